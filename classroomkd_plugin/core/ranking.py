@@ -1,0 +1,205 @@
+"""Who teaches, how hot and how much: the ranking of ClassroomKD and of the baselines.
+
+A classroom is the student (index 0) and K mentors (indices 1..K). Every tensor here has a
+group axis G: G = 1 when the classroom is ranked once per batch (``granularity='batch'``, as
+the paper's code) and G = N when every sample ranks it on its own (``granularity='sample'``).
+
+Pure PyTorch on device tensors: no ``.item()``, no Python branch on a tensor value, so a
+training step never waits for the device. Strings choose code paths once per call; they never
+depend on data.
+"""
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+STRATEGIES = ('classroom', 'nokd', 'kd', 'aver', 'dgkd', 'camkd')
+TEMPERATURES = ('mentoring', 'dtkd')
+_TINY = 1e-12
+
+
+@dataclass
+class Plan:
+    """What every model does on one batch.
+
+    Attributes:
+        ranks: [1 + K, G] rank scores r, student first.
+        task_weight: [G] weight of the student's task loss.
+        kd_weight: [K, G] weight of each mentor's KD term, 0 where the mentor does not teach.
+        temperature: [K, G] temperature of each mentor's distribution.
+        student_temperature: [K, G] temperature of the student's distribution in that term
+            (equal to ``temperature`` except for DTKD).
+        active: [K, G] whether each mentor teaches.
+    """
+    ranks: Tensor
+    task_weight: Tensor
+    kd_weight: Tensor
+    temperature: Tensor
+    student_temperature: Tensor
+    active: Tensor
+
+
+def performance(log_scores: Tensor, valid: Tensor, finite: Tensor, granularity: str = 'batch',
+                mode: str = 'geometric',
+                all_reduce: Optional[Callable[[Tensor], Tensor]] = None) -> Tuple[Tensor, Tensor]:
+    """Each model's performance w and whether it may take part in the ranking.
+
+    Args:
+        log_scores: [C, N] log of each model's score on each sample (classification: the log
+            probability of the true class, so the batch 'geometric' mean is exp(-CE)).
+        valid: [N] samples that can be scored (pose: at least one visible keypoint).
+        finite: [C, N] whether each model's output on each sample is finite.
+        granularity: 'batch' (one ranking per batch) or 'sample' (one per sample).
+        mode: 'geometric' (exp of the mean log score) or 'arithmetic' (mean score); only
+            matters for batch granularity.
+        all_reduce: optional sum over processes of a 1-D tensor, applied to the batch
+            statistics so that every process ranks on the global batch.
+
+    Returns:
+        w: [C, G] performance, 0 where the model cannot take part.
+        usable: [C, G] bool, the model's outputs are finite and the group has a valid sample.
+    """
+    ok = finite & valid
+    log_scores = torch.where(ok, log_scores, torch.zeros_like(log_scores))
+    if granularity == 'sample':
+        return torch.where(ok, log_scores.exp(), torch.zeros_like(log_scores)), ok
+    values = log_scores if mode == 'geometric' else torch.where(ok, log_scores.exp(), 0.0)
+    num_valid = valid.sum().to(values.dtype).reshape(1)
+    num_bad = (valid & ~finite).sum(1).to(values.dtype)
+    stats = torch.cat([values.sum(1), num_bad, num_valid])
+    if all_reduce is not None:
+        stats = all_reduce(stats)
+    count = stats[-1].clamp_min(1.0)
+    num_models = log_scores.shape[0]
+    # A model with any non-finite output sits the whole batch out; its sum then lacks those
+    # samples, so it is not used.
+    mean = stats[:num_models] / count
+    w = mean.exp() if mode == 'geometric' else mean
+    usable = (stats[num_models:2 * num_models] == 0) & (stats[-1] > 0)
+    return torch.where(usable, w, 0.0)[:, None], usable[:, None]
+
+
+def rank_scores(w: Tensor, usable: Tensor, ranking: str = 'weighted') -> Tensor:
+    """Rank scores r [C, G] from performances w [C, G].
+
+    'weighted': r_c = K * w_c / sum_c' w_c' over the usable models.
+    'uniform' (the paper's Method B): models sorted by ascending w get 0.1, 0.2, 0.3, ...
+    Ties keep the classroom order (student first), so a mentor tied with the student ranks
+    above it.
+    """
+    num_mentors = w.shape[0] - 1
+    w = torch.where(usable, w, 0.0)
+    if ranking == 'weighted':
+        return num_mentors * w / w.sum(0, keepdim=True).clamp_min(_TINY)
+    index = torch.arange(w.shape[0], device=w.device)[:, None, None]
+    # below[c, c', g]: model c' ranks below model c
+    below = (w[None] < w[:, None]) | ((w[None] == w[:, None]) & (index.transpose(0, 1) < index))
+    position = (below & usable[None]).sum(1) + 1
+    return torch.where(usable, 0.1 * position, 0.0)
+
+
+def classroom_plan(r: Tensor, w: Tensor, usable: Tensor, base_temperature: float,
+                   knowledge_filtering: bool = True, mentoring: bool = True) -> Plan:
+    """ClassroomKD: Knowledge Filtering chooses the mentors, Mentoring sets their temperature.
+
+    With Knowledge Filtering, mentor m teaches iff r_m >= r_s, with weight r_m, and the task
+    loss is weighted by the student's performance w_s; without it every mentor teaches with
+    weight 1 and the task weight is 1. With Mentoring, t_m = 1 + T0 * |r_m - r_s| /
+    max(r_m, r_s); without it t_m = T0.
+    """
+    r_s, r_m = r[:1], r[1:]
+    can_teach = usable[1:] & usable[:1]
+    active = can_teach & (r_m >= r_s) if knowledge_filtering else can_teach
+    if mentoring:
+        gap = (r_m - r_s).abs() / torch.maximum(r_m, r_s).clamp_min(_TINY)
+        temperature = 1.0 + base_temperature * gap
+    else:
+        temperature = torch.full_like(r_m, base_temperature)
+    teach_weight = r_m if knowledge_filtering else torch.ones_like(r_m)
+    task_weight = w[0] if knowledge_filtering else torch.ones_like(w[0])
+    return Plan(r, task_weight, torch.where(active, teach_weight, 0.0), temperature,
+                temperature, active)
+
+
+def _fixed(r: Tensor, usable: Tensor, base_temperature: float, kd_weight: Tensor) -> Plan:
+    """A plan with task weight 1, temperature T0 and the given mentor weights."""
+    temperature = torch.full_like(kd_weight, base_temperature)
+    active = (kd_weight > 0) & usable[1:] & usable[:1]
+    return Plan(r, torch.ones_like(r[0]), torch.where(active, kd_weight, 0.0), temperature,
+                temperature, active)
+
+
+def nokd_plan(r: Tensor, usable: Tensor, base_temperature: float) -> Plan:
+    """The student alone: no mentor teaches."""
+    return _fixed(r, usable, base_temperature, torch.zeros_like(r[1:]))
+
+
+def kd_plan(r: Tensor, usable: Tensor, base_temperature: float) -> Plan:
+    """Hinton et al. 2015: the first mentor (the teacher) alone, at T0."""
+    weight = torch.zeros_like(r[1:])
+    weight[0] = 1.0
+    return _fixed(r, usable, base_temperature, weight)
+
+
+def aver_plan(r: Tensor, usable: Tensor, base_temperature: float) -> Plan:
+    """AVER: every mentor with weight 1/K at T0, i.e. the mean of the KD terms."""
+    return _fixed(r, usable, base_temperature, torch.full_like(r[1:], 1.0 / (r.shape[0] - 1)))
+
+
+def dgkd_plan(r: Tensor, usable: Tensor, base_temperature: float, drop_rate: float = 0.5,
+              generator: Optional[torch.Generator] = None) -> Plan:
+    """DGKD (Son et al. 2021): each iteration drops every mentor with probability
+    ``drop_rate`` (at least one stays) and averages the KD terms of the others at T0."""
+    num_mentors = r.shape[0] - 1
+    keep = torch.rand(num_mentors, 1, device=r.device, generator=generator) >= drop_rate
+    rescue = torch.randint(num_mentors, (1,), device=r.device, generator=generator)
+    keep = keep | (~keep.any() & (torch.arange(num_mentors, device=r.device) == rescue)[:, None])
+    keep = keep.to(r.dtype).expand_as(r[1:])
+    return _fixed(r, usable, base_temperature, keep / keep.sum(0, keepdim=True))
+
+
+def camkd_plan(r: Tensor, w: Tensor, usable: Tensor, base_temperature: float) -> Plan:
+    """CA-MKD (Zhang et al. 2022): mentor k weighs (1 - softmax_k(CE_k)) / (K - 1), where
+    CE_k = -log w_k is its cross-entropy against the labels (pose: -log OKS); at T0."""
+    num_mentors = r.shape[0] - 1
+    if num_mentors == 1:  # the formula gives a lone mentor weight 0; CA-MKD is then plain KD
+        return _fixed(r, usable, base_temperature, torch.ones_like(r[1:]))
+    ce = -torch.log(w[1:].clamp_min(_TINY))
+    # an unusable mentor takes no share of the softmax
+    ce = torch.where(usable[1:], ce, torch.finfo(ce.dtype).min)
+    weight = (1.0 - torch.softmax(ce, 0)) / (num_mentors - 1)
+    return _fixed(r, usable, base_temperature, weight)
+
+
+def dtkd_temperatures(plan: Plan, sharpness: Tensor, base_temperature: float) -> Plan:
+    """Replace Mentoring by DTKD's temperatures (Wei & Bai 2024): with x the max logit of a
+    sample, T_mentor = 2 x_m / (x_m + x_s) * T0 and T_student = 2 x_s / (x_m + x_s) * T0.
+
+    Args:
+        sharpness: [1 + K, G] x of every model, student first.
+    """
+    x_s, x_m = sharpness[:1], sharpness[1:]
+    total = (x_m + x_s).clamp_min(_TINY)
+    plan.temperature = 2.0 * x_m / total * base_temperature
+    plan.student_temperature = 2.0 * x_s / total * base_temperature
+    return plan
+
+
+def make_plan(w: Tensor, usable: Tensor, strategy: str = 'classroom', ranking: str = 'weighted',
+              base_temperature: float = 12.0, knowledge_filtering: bool = True,
+              mentoring: bool = True, temperature: str = 'mentoring',
+              sharpness: Optional[Tensor] = None, drop_rate: float = 0.5) -> Plan:
+    """Rank the classroom from performances w [C, G] and plan the batch for ``strategy``."""
+    r = rank_scores(w, usable, ranking)
+    if strategy == 'classroom':
+        plan = classroom_plan(r, w, usable, base_temperature, knowledge_filtering, mentoring)
+        if temperature == 'dtkd':
+            plan = dtkd_temperatures(plan, sharpness, base_temperature)
+        return plan
+    if strategy == 'camkd':
+        return camkd_plan(r, w, usable, base_temperature)
+    if strategy == 'dgkd':
+        return dgkd_plan(r, usable, base_temperature, drop_rate)
+    simple = dict(nokd=nokd_plan, kd=kd_plan, aver=aver_plan)
+    return simple[strategy](r, usable, base_temperature)

@@ -1,0 +1,3 @@
+from .classroom_hook import ClassroomHook
+
+__all__ = ['ClassroomHook']

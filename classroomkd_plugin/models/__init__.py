@@ -1,0 +1,6 @@
+"""Models of the ClassroomKD plugin."""
+from .backbones import *  # noqa: F401,F403
+from .distillers import ClassroomDistiller, ClassroomError
+from .losses import ClassroomKDLoss
+
+__all__ = ['ClassroomDistiller', 'ClassroomError', 'ClassroomKDLoss']

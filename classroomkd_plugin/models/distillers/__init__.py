@@ -1,0 +1,3 @@
+from .classroom_distiller import ClassroomDistiller, ClassroomError
+
+__all__ = ['ClassroomDistiller', 'ClassroomError']

@@ -1,0 +1,207 @@
+import os.path as osp
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.model import BaseModel
+from mmengine.registry import MODELS, DefaultScope
+from torch import Tensor
+
+from classroomkd_plugin.checkpoint import load_mentor_checkpoint
+from classroomkd_plugin.models.adapters import TaskAdapter, adapter_for
+
+ModelConfig = Union[str, dict]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+AUTOCAST_DTYPES = {'bfloat16': torch.bfloat16, 'float16': torch.float16}
+
+
+class ClassroomError(ValueError):
+    """A classroom config that cannot train, found before training starts."""
+
+
+class _Shared(list):
+    """The frozen mentors. Deep copies share them (EMAHook deep-copies the model)."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def load_model_config(config: ModelConfig) -> Tuple[ConfigDict, Optional[str]]:
+    """The model section of a config file, a scoped path ('mmpose::...') or a model dict,
+    with the registry scope to build it in."""
+    if isinstance(config, dict):
+        return ConfigDict(config), None
+    path, scope = Config._get_cfg_path(config, '')  # mmengine's own `_base_` resolution
+    if scope is None and not osp.isfile(path) and (PROJECT_ROOT / path).is_file():
+        path = str(PROJECT_ROOT / path)  # the project's configs, from any working directory
+    cfg = Config.fromfile(path)
+    return cfg.model, scope or cfg.get('default_scope')
+
+
+def build_model(config: ConfigDict, scope: Optional[str]) -> torch.nn.Module:
+    with DefaultScope.overwrite_default_scope(scope):
+        return MODELS.build(config)
+
+
+@MODELS.register_module()
+class ClassroomDistiller(BaseModel):
+    """A student taught by a classroom of frozen mentors with ClassroomKD.
+
+    `Classroom-Inspired Multi-Mentor Distillation with Adaptive Learning Strategies
+    <https://arxiv.org/abs/2409.20237>`_ (Sarode et al.).
+
+    Training runs the student and every mentor on each batch and minimises
+    ``distill_loss``; prediction (val, test, inference) runs the student alone. Mentors are
+    kept outside the module tree: always in eval mode, never in the optimizer, in DDP or in
+    checkpoints; each loads its own checkpoint strictly when the distiller is built.
+
+    Args:
+        student (str | dict): the student's model: a config file, a scoped config path
+            (``'mmpretrain::resnet/resnet18_8xb16_cifar10.py'``) or a model dict.
+        mentors (list[dict]): ``dict(name=..., config=..., checkpoint=...)`` per mentor,
+            the teacher first; ``config`` as for ``student``, ``checkpoint`` a path or URL.
+        distill_loss (dict): the ``ClassroomKDLoss`` config. Its ``task`` is taken from the
+            student when left out.
+        keypoint_sigmas (list[float], optional): pose OKS sigmas. Defaults to those of the
+            training set's metainfo.
+        mentor_autocast (str, optional): run the mentors under autocast in 'bfloat16' or
+            'float16'. Defaults to None (the training precision).
+        mentor_channels_last (bool): run the mentors in channels_last memory format.
+        data_preprocessor (dict, optional): replaces the student's data preprocessor.
+        init_cfg (dict, optional): initialisation config of the student.
+    """
+
+    def __init__(self,
+                 student: ModelConfig,
+                 mentors: Sequence[dict],
+                 distill_loss: Optional[dict] = None,
+                 keypoint_sigmas: Optional[Sequence[float]] = None,
+                 mentor_autocast: Optional[str] = None,
+                 mentor_channels_last: bool = False,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        distill_loss = dict(distill_loss or {})
+        distill_loss.setdefault('type', 'ClassroomKDLoss')
+        distill_loss.setdefault('task', None)
+        self.distill_loss = MODELS.build(distill_loss)
+        strategy = self.distill_loss.settings.strategy
+        _check_mentor_list(mentors, strategy)
+        if mentor_autocast not in (None, *AUTOCAST_DTYPES):
+            raise ClassroomError(f'ClassroomDistiller: mentor_autocast={mentor_autocast!r} is '
+                                 f'not one of None, {sorted(AUTOCAST_DTYPES)}')
+
+        student_cfg, scope = load_model_config(student)
+        if data_preprocessor is not None:
+            student_cfg['data_preprocessor'] = data_preprocessor
+        self.student = build_model(student_cfg, scope)
+        self.data_preprocessor = self.student.data_preprocessor
+        self.student_task = adapter_for(self.student, self.distill_loss, keypoint_sigmas)
+        task = self.distill_loss.task
+        if task is not None and task != self.student_task.rep.name:
+            raise ClassroomError(f"ClassroomKDLoss: task='{task}' but the student's outputs are "
+                                 f"'{self.student_task.rep.name}'")
+        self.mentor_names = [m['name'] for m in mentors]
+        self.mentors = _Shared(
+            self._build_mentor(m, mentor_channels_last) for m in _taught_by(mentors, strategy))
+        self.mentor_autocast = mentor_autocast
+        self.mentor_channels_last = mentor_channels_last
+        self._stats: Dict[str, Tensor] = {}
+        self._stats_count = 0
+
+    def _build_mentor(self, mentor: dict, channels_last: bool) -> TaskAdapter:
+        name = mentor['name']
+        cfg, scope = load_model_config(mentor['config'])
+        model = build_model(cfg, scope)
+        load_mentor_checkpoint(model, mentor['checkpoint'], name)
+        model.requires_grad_(False).eval()
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
+        adapter = adapter_for(model, self.distill_loss)
+        for key, value in self.student_task.signature().items():
+            theirs = adapter.signature().get(key, value)
+            if theirs != value:
+                raise ClassroomError(f"mentor '{name}': its {key} is {theirs}, the student's "
+                                     f'is {value}')
+        return adapter
+
+    # Mentors are not submodules: move them with the distiller, keep them in eval mode.
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        for mentor in getattr(self, 'mentors', ()):
+            mentor.model._apply(fn, *args, **kwargs)
+        return self
+
+    def forward(self, inputs: Tensor, data_samples=None, mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        return self.student(inputs, data_samples, mode=mode)
+
+    @torch.no_grad()
+    def teach(self, inputs: Tensor) -> List:
+        """Every mentor's outputs on a batch (eval mode, no gradient)."""
+        if self.mentor_channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(inputs.device.type, AUTOCAST_DTYPES.get(self.mentor_autocast),
+                            enabled=self.mentor_autocast is not None):
+            return [mentor.outputs(inputs) for mentor in self.mentors]
+
+    def loss(self, inputs: Tensor, data_samples: Sequence) -> Dict[str, Tensor]:
+        student_task = self.student_task
+        student_out = student_task.outputs(inputs)
+        targets = student_task.targets(data_samples)
+
+        def task_loss(sample_weight: Optional[Tensor]) -> Tensor:
+            return student_task.task_loss(student_out, data_samples, sample_weight)
+
+        result = self.distill_loss(
+            student_out, self.teach(inputs), targets, task_loss, student_task.rep,
+            [mentor.rep for mentor in self.mentors], self.mentor_names[:len(self.mentors)])
+        losses = {key: value for key, value in result.items() if 'loss' in key}
+        self._accumulate({key: value for key, value in result.items() if 'loss' not in key})
+        return losses
+
+    def _accumulate(self, stats: Dict[str, Tensor]) -> None:
+        """Sum the classroom statistics on the device; ``pop_stats`` reads them."""
+        for key, value in stats.items():
+            value = value.detach().float()
+            self._stats[key] = self._stats[key] + value if key in self._stats else value
+        self._stats_count += 1
+
+    def pop_stats(self) -> Dict[str, float]:
+        """Means of the statistics since the last call (one device synchronisation);
+        ``nonfinite_*`` are counts of batches."""
+        if not self._stats:
+            return {}
+        keys = list(self._stats)
+        values = torch.stack([self._stats[k] for k in keys]).tolist()
+        count, self._stats, self._stats_count = self._stats_count, {}, 0
+        return {k: v if k.startswith('nonfinite_') else v / count for k, v in zip(keys, values)}
+
+
+def _check_mentor_list(mentors: Sequence[dict], strategy: str) -> None:
+    if not mentors and strategy != 'nokd':
+        raise ClassroomError(f"ClassroomDistiller: the mentor list is empty; strategy "
+                             f"'{strategy}' needs at least one mentor")
+    seen = set()
+    for i, mentor in enumerate(mentors):
+        missing = [key for key in ('name', 'config', 'checkpoint') if not mentor.get(key)]
+        if missing:
+            raise ClassroomError(f'ClassroomDistiller: mentor #{i + 1} '
+                                 f"({mentor.get('name', 'unnamed')}) lacks {missing}")
+        unknown = set(mentor) - {'name', 'config', 'checkpoint'}
+        name = mentor['name']
+        if unknown:
+            raise ClassroomError(f"mentor '{name}': unknown keys {sorted(unknown)}")
+        if name in seen:
+            raise ClassroomError(f"ClassroomDistiller: two mentors are named '{name}'")
+        if 'loss' in name:
+            raise ClassroomError(f"mentor '{name}': names must not contain 'loss' (logged "
+                                 'statistics with that word would be summed into the loss)')
+        seen.add(name)
+
+
+def _taught_by(mentors: Sequence[dict], strategy: str) -> Sequence[dict]:
+    """The mentors a strategy runs: none without KD, the teacher alone for Hinton KD."""
+    return {'nokd': mentors[:0], 'kd': mentors[:1]}.get(strategy, mentors)

@@ -1,0 +1,3 @@
+from .classroomkd_loss import ClassroomKDLoss
+
+__all__ = ['ClassroomKDLoss']

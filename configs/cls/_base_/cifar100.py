@@ -1,0 +1,9 @@
+# CIFAR-100 with the standard crop/flip augmentation at batch 64 (CRD's single-GPU setting).
+_base_ = ['mmpretrain::_base_/datasets/cifar100_bs16.py']
+
+train_dataloader = dict(batch_size=64)
+val_dataloader = dict(batch_size=64)
+# The base binds test_* to copies of val_*, so the overrides are repeated.
+test_dataloader = dict(batch_size=64)
+val_evaluator = dict(type='Accuracy', topk=(1, 5))
+test_evaluator = dict(type='Accuracy', topk=(1, 5))

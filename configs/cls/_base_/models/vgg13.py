@@ -1,0 +1,11 @@
+# VGG-13, 9.46 M parameters with the 100-class head (CRD layout).
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(type='CifarVGG', arch='vgg13'),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(
+        type='LinearClsHead',
+        num_classes=100,
+        in_channels=512,
+        loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+    ))

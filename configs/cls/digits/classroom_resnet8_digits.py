@@ -1,0 +1,17 @@
+# ClassroomKD on the digits: a ResNet-8 student, a ResNet-32 teacher and three peers.
+# Train each mentor first with its own config (tools/train.py configs/cls/digits/<arch>_digits.py);
+# `make demo` does all of it.
+_base_ = ['../_base_/digits.py', '../_base_/schedule_digits.py']
+
+custom_imports = dict(imports=['classroomkd_plugin'], allow_failed_imports=False)
+
+model = dict(
+    type='ClassroomDistiller',
+    student='configs/cls/digits/resnet8_digits.py',
+    mentors=[
+        dict(name=arch, config=f'configs/cls/digits/{arch}_digits.py',
+             checkpoint=f'work_dirs/{arch}_digits/epoch_30.pth')
+        for arch in ('resnet32', 'resnet20', 'resnet14', 'mobilenetv2')
+    ],
+    distill_loss=dict(type='ClassroomKDLoss', base_temperature=12.0))
+custom_hooks = [dict(type='ClassroomHook')]

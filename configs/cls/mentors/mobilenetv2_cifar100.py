@@ -1,0 +1,8 @@
+_base_ = [
+    '../_base_/models/mobilenetv2.py', '../_base_/cifar100.py', '../_base_/schedule_cifar_240e.py'
+]
+
+custom_imports = dict(imports=['classroomkd_plugin'], allow_failed_imports=False)
+
+# CRD trains its MobileNetV2 / ShuffleNet models with a 5x smaller learning rate.
+optim_wrapper = dict(optimizer=dict(lr=0.01))

@@ -1,0 +1,5 @@
+_base_ = [
+    '../_base_/models/resnet8x4.py', '../_base_/cifar100.py', '../_base_/schedule_cifar_240e.py'
+]
+
+custom_imports = dict(imports=['classroomkd_plugin'], allow_failed_imports=False)
