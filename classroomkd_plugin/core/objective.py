@@ -64,16 +64,16 @@ def plan_classroom(rep: Representation, student: Output, mentors: Sequence[Outpu
         if settings.temperature == 'dtkd':
             sharpness.append(rep.sharpness(out))
     finite = torch.stack(finite)
-    w, usable = performance(torch.stack(all_scores), valid, finite, settings.granularity,
+    log_scores = torch.stack(all_scores)
+    w, usable = performance(log_scores, valid, finite, settings.granularity,
                             settings.performance, all_reduce)
-    group_sharpness = None
-    if settings.temperature == 'dtkd':
-        group_sharpness = torch.stack(sharpness)
-        if settings.granularity == 'batch':
-            group_sharpness = group_sharpness.mean(1, keepdim=True)
+    # DTKD's temperatures and CA-MKD's weights are per sample (as in their papers), also
+    # when the ranking is per batch
+    sample_sharpness = torch.stack(sharpness) if settings.temperature == 'dtkd' else None
+    sample_log_scores = torch.where(finite & valid, log_scores, 0.0)
     plan = make_plan(w, usable, settings.strategy, settings.ranking, settings.base_temperature,
                      settings.knowledge_filtering, settings.mentoring, settings.temperature,
-                     group_sharpness, settings.drop_rate)
+                     sample_sharpness, settings.drop_rate, sample_log_scores)
     return plan, converted, ~finite[1:].all(1)
 
 

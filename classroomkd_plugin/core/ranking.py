@@ -26,11 +26,13 @@ class Plan:
     Attributes:
         ranks: [1 + K, G] rank scores r, student first.
         task_weight: [G] weight of the student's task loss.
-        kd_weight: [K, G] weight of each mentor's KD term, 0 where the mentor does not teach.
-        temperature: [K, G] temperature of each mentor's distribution.
-        student_temperature: [K, G] temperature of the student's distribution in that term
-            (equal to ``temperature`` except for DTKD).
-        active: [K, G] whether each mentor teaches.
+        kd_weight: [K, G] weight of each mentor's KD term, 0 where the mentor does not teach
+            ([K, N] for CA-MKD, whose weights are per sample whatever the granularity).
+        temperature: [K, G] temperature of each mentor's distribution ([K, N] for DTKD,
+            whose temperatures are per sample whatever the granularity).
+        student_temperature: temperature of the student's distribution in that term, shaped
+            as ``temperature`` (equal to it except for DTKD).
+        active: whether each mentor teaches, shaped as ``kd_weight``.
     """
     ranks: Tensor
     task_weight: Tensor
@@ -159,13 +161,19 @@ def dgkd_plan(r: Tensor, usable: Tensor, base_temperature: float, drop_rate: flo
     return _fixed(r, usable, base_temperature, keep / keep.sum(0, keepdim=True))
 
 
-def camkd_plan(r: Tensor, w: Tensor, usable: Tensor, base_temperature: float) -> Plan:
-    """CA-MKD (Zhang et al. 2022): mentor k weighs (1 - softmax_k(CE_k)) / (K - 1), where
-    CE_k = -log w_k is its cross-entropy against the labels (pose: -log OKS); at T0."""
+def camkd_plan(r: Tensor, usable: Tensor, log_scores: Tensor, base_temperature: float) -> Plan:
+    """CA-MKD (Zhang et al. 2022): on every sample, mentor k weighs
+    (1 - softmax_k(CE_k)) / (K - 1), where CE_k = -log score is its cross-entropy against the
+    label (pose: -log OKS); at T0. Per sample whatever the granularity, as in the paper.
+
+    Args:
+        log_scores: [1 + K, N] per-sample log scores, student first; 0 where a sample cannot
+            be scored.
+    """
     num_mentors = r.shape[0] - 1
     if num_mentors == 1:  # the formula gives a lone mentor weight 0; CA-MKD is then plain KD
         return _fixed(r, usable, base_temperature, torch.ones_like(r[1:]))
-    ce = -torch.log(w[1:].clamp_min(_TINY))
+    ce = -log_scores[1:]
     # an unusable mentor takes no share of the softmax
     ce = torch.where(usable[1:], ce, torch.finfo(ce.dtype).min)
     weight = (1.0 - torch.softmax(ce, 0)) / (num_mentors - 1)
@@ -173,24 +181,37 @@ def camkd_plan(r: Tensor, w: Tensor, usable: Tensor, base_temperature: float) ->
 
 
 def dtkd_temperatures(plan: Plan, sharpness: Tensor, base_temperature: float) -> Plan:
-    """Replace Mentoring by DTKD's temperatures (Wei & Bai 2024): with x the max logit of a
-    sample, T_mentor = 2 x_m / (x_m + x_s) * T0 and T_student = 2 x_s / (x_m + x_s) * T0.
+    """Replace Mentoring by DTKD's temperatures (Wei & Bai 2024 and their code):
+    with x the max logit of a sample, T_mentor = 2 x_m / (x_m + x_s) * T0 and
+    T_student = 2 x_s / (x_m + x_s) * T0, per sample; the KD term is then scaled by
+    T_student * T_mentor (``kl_at_temperature``).
+
+    The formula assumes positive max logits; on a sample where x_m or x_s is not positive it
+    would give a negative or infinite temperature, so that sample keeps T0 for both.
 
     Args:
-        sharpness: [1 + K, G] x of every model, student first.
+        sharpness: [1 + K, N] x of every model on every sample, student first.
     """
     x_s, x_m = sharpness[:1], sharpness[1:]
-    total = (x_m + x_s).clamp_min(_TINY)
-    plan.temperature = 2.0 * x_m / total * base_temperature
-    plan.student_temperature = 2.0 * x_s / total * base_temperature
+    defined = (x_s > 0) & (x_m > 0)
+    total = torch.where(defined, x_m + x_s, 1.0)
+    plan.temperature = torch.where(defined, 2.0 * x_m / total * base_temperature,
+                                   base_temperature)
+    plan.student_temperature = torch.where(defined, 2.0 * x_s / total * base_temperature,
+                                           base_temperature)
     return plan
 
 
 def make_plan(w: Tensor, usable: Tensor, strategy: str = 'classroom', ranking: str = 'weighted',
               base_temperature: float = 12.0, knowledge_filtering: bool = True,
               mentoring: bool = True, temperature: str = 'mentoring',
-              sharpness: Optional[Tensor] = None, drop_rate: float = 0.5) -> Plan:
-    """Rank the classroom from performances w [C, G] and plan the batch for ``strategy``."""
+              sharpness: Optional[Tensor] = None, drop_rate: float = 0.5,
+              log_scores: Optional[Tensor] = None) -> Plan:
+    """Rank the classroom from performances w [C, G] and plan the batch for ``strategy``.
+
+    ``sharpness`` ([C, N], DTKD's max logits) is needed for ``temperature='dtkd'`` and
+    ``log_scores`` ([C, N], 0 where a sample cannot be scored) for CA-MKD.
+    """
     r = rank_scores(w, usable, ranking)
     if strategy == 'classroom':
         plan = classroom_plan(r, w, usable, base_temperature, knowledge_filtering, mentoring)
@@ -198,7 +219,7 @@ def make_plan(w: Tensor, usable: Tensor, strategy: str = 'classroom', ranking: s
             plan = dtkd_temperatures(plan, sharpness, base_temperature)
         return plan
     if strategy == 'camkd':
-        return camkd_plan(r, w, usable, base_temperature)
+        return camkd_plan(r, usable, log_scores, base_temperature)
     if strategy == 'dgkd':
         return dgkd_plan(r, usable, base_temperature, drop_rate)
     simple = dict(nokd=nokd_plan, kd=kd_plan, aver=aver_plan)

@@ -1,3 +1,4 @@
 from .classroom_hook import ClassroomHook
+from .mentor_check_hook import MentorCheckHook
 
-__all__ = ['ClassroomHook']
+__all__ = ['ClassroomHook', 'MentorCheckHook']

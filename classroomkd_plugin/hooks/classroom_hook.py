@@ -1,3 +1,4 @@
+import logging
 from typing import Optional
 
 from mmengine.hooks import Hook
@@ -13,8 +14,9 @@ class ClassroomHook(Hook):
     The distiller sums these on the device; this hook reads them once per logging interval
     (so no training step waits for the device) and hands the interval means to the
     MessageHub under ``train/classroom/``, where the text log, ``vis_data/scalars.json``
-    and TensorBoard pick them up. It warns once per mentor whose outputs held NaN or inf (it
-    sat those batches out).
+    and TensorBoard pick them up. A mentor whose outputs held NaN or inf sat those batches
+    out: their count is logged as ``classroom/nonfinite_<name>`` (from the first such batch on)
+    and warned about once.
 
     Args:
         interval (int, optional): logging interval in iterations; defaults to the
@@ -39,10 +41,19 @@ class ClassroomHook(Hook):
             return
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         for key, value in model.pop_stats().items():
+            if key.startswith('nonfinite_'):  # batches the mentor sat out
+                mentor = key[len('nonfinite_'):]
+                if value > 0:
+                    self._warn_once(mentor)
+                elif mentor not in self._warned:
+                    # nothing to report yet; once reported, zeros are logged too, or the log
+                    # would repeat the last count (it shows a scalar's latest value)
+                    continue
             runner.message_hub.update_scalar(f'train/classroom/{key}', value)
-            name = key[len('nonfinite_'):]
-            if key.startswith('nonfinite_') and value > 0 and name not in self._warned:
-                self._warned.add(name)
-                print_log(f"mentor '{name}' produced NaN or inf outputs; it sits out such "
-                          'batches (counted in classroom/nonfinite_*)', logger='current',
-                          level=30)
+
+    def _warn_once(self, mentor: str) -> None:
+        if mentor not in self._warned:
+            self._warned.add(mentor)
+            print_log(f"mentor '{mentor}' produced NaN or inf outputs; it sits out those "
+                      f'batches (counted in classroom/nonfinite_{mentor})', logger='current',
+                      level=logging.WARNING)

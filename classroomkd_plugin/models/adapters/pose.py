@@ -1,3 +1,4 @@
+"""MMPose top-down estimators in a classroom: heatmap heads and SimCC heads."""
 from abc import abstractmethod
 from typing import Any, Dict, Optional, Sequence
 
@@ -13,33 +14,51 @@ from .base import TaskAdapter
 
 # OKS sigma for datasets whose metainfo has none (the mean of COCO's 17 sigmas)
 UNIFORM_SIGMA = 0.0716
+# Codecs whose grids and scales core.pose assumes: heatmap cell i at pixel i * stride with
+# peaks of 1, SimCC bin j at pixel j / split_ratio. UDPHeatmap puts cell i at
+# i * (input - 1) / (heatmap - 1); MegviiHeatmap peaks at 255.
+HEATMAP_CODECS = ('MSRAHeatmap', )
+SIMCC_CODECS = ('SimCCLabel', )
 
 
 def _training_set_sigmas() -> Optional[Sequence[float]]:
-    """OKS sigmas of the training set: MMEngine's train loop gives its metainfo to the
-    visualizer."""
+    """OKS sigmas of the dataset metainfo that MMEngine's loops give the visualizer: the
+    training set's, replaced by the validation set's (the same dataset in stock configs) when
+    ``Runner.train`` builds the validation loop."""
     try:
         meta = Visualizer.get_current_instance().dataset_meta or {}
     except RuntimeError:  # no runner, no visualizer
         meta = {}
-    return meta.get('sigmas')
+    sigmas = meta.get('sigmas')
+    return None if sigmas is None or len(sigmas) == 0 else [float(s) for s in sigmas]
 
 
 class PoseAdapter(TaskAdapter):
     """MMPose top-down estimators; the head's own loss module is the task loss.
 
+    Ground-truth keypoints come from ``gt_instances.transformed_keypoints`` when the pipeline
+    packs them (``PackPoseInputs(pack_transformed=True)``), otherwise from the encoded
+    targets of the model's codec (stock pipelines).
+
     Args:
         model: a ``TopdownPoseEstimator``.
-        sigmas: OKS sigmas; default those of the training set.
+        sigmas: OKS sigmas; default those of the dataset metainfo, else a uniform sigma.
     """
+
+    codecs: Sequence[str] = ()
 
     def __init__(self, model: nn.Module, sigmas: Optional[Sequence[float]] = None):
         super().__init__(model)
         codec = model.head.decoder
+        head = type(model.head).__name__
         if codec is None:
-            raise ValueError(f'{type(model.head).__name__} has no decoder (codec)')
+            raise ValueError(f'{head} has no decoder (codec)')
+        if type(codec).__name__ not in self.codecs:
+            raise ValueError(f'{head} with codec {type(codec).__name__} is not supported: '
+                             f'its grid must be one of {list(self.codecs)}')
         self.input_size = tuple(int(v) for v in codec.input_size)
         self.sigmas = sigmas
+        self._sigma_tensor: Optional[Tensor] = None
 
     def outputs(self, inputs: Tensor):
         return self.model.head(self.model.extract_feat(inputs))
@@ -55,24 +74,35 @@ class PoseAdapter(TaskAdapter):
     def keypoint_weights(self, data_samples: Sequence) -> Tensor:
         return torch.cat([s.gt_instance_labels.keypoint_weights for s in data_samples])
 
+    def keypoint_sigmas(self, num_keypoints: int, device: torch.device) -> Tensor:
+        """[K] OKS sigmas on ``device``, copied there once (a copy from the host would make
+        every step wait for the device)."""
+        if self._sigma_tensor is None or self._sigma_tensor.device != device:
+            if self.sigmas is None:
+                self.sigmas = _training_set_sigmas() or [UNIFORM_SIGMA] * num_keypoints
+            if len(self.sigmas) != num_keypoints:
+                raise ValueError(f'{len(self.sigmas)} keypoint sigmas for {num_keypoints} '
+                                 'keypoints: set keypoint_sigmas of the distiller')
+            self._sigma_tensor = torch.as_tensor(self.sigmas, dtype=torch.float32,
+                                                 device=device)
+        return self._sigma_tensor
+
     def targets(self, data_samples: Sequence) -> PoseTargets:
         weights = self.keypoint_weights(data_samples)
         if 'transformed_keypoints' in data_samples[0].gt_instances:
             keypoints = torch.cat([
                 torch.as_tensor(s.gt_instances.transformed_keypoints) for s in data_samples
             ]).to(weights.device, torch.float32)
-        else:  # without PackPoseInputs(pack_transformed=True): the encoded targets' maxima
+        else:
             keypoints = self.decode(self.encoded_targets(data_samples))
-        if self.sigmas is None:
-            self.sigmas = _training_set_sigmas() or [UNIFORM_SIGMA] * weights.shape[1]
-        sigmas = torch.as_tensor(self.sigmas, dtype=torch.float32, device=weights.device)
+        sigmas = self.keypoint_sigmas(weights.shape[1], weights.device)
         return PoseTargets(keypoints, weights, sigmas, self.input_size)
 
     def task_loss(self, out, data_samples: Sequence,
                   sample_weight: Optional[Tensor] = None) -> Tensor:
         weights = self.keypoint_weights(data_samples)
         if sample_weight is not None:  # MMPose's keypoint losses are linear in the weights
-            weights = weights * sample_weight[:, None]
+            weights = weights * sample_weight[:, None].to(weights.dtype)
         return self.model.head.loss_module(out, self.encoded_targets(data_samples), weights)
 
     def signature(self) -> Dict[str, Any]:
@@ -83,7 +113,13 @@ class PoseAdapter(TaskAdapter):
 
 
 class HeatmapAdapter(PoseAdapter):
-    """Heatmap heads (SimpleBaseline, HRNet, LiteHRNet, ViPNAS)."""
+    """Heatmap heads (SimpleBaseline, HRNet, LiteHRNet, ViPNAS).
+
+    Args:
+        kd_loss: the heatmap KD term, 'mse' or 'kl' (see ``HeatmapRep``).
+    """
+
+    codecs = HEATMAP_CODECS
 
     def __init__(self, model: nn.Module, sigmas=None, kd_loss: str = 'mse'):
         super().__init__(model, sigmas)
@@ -97,10 +133,17 @@ class HeatmapAdapter(PoseAdapter):
 
 
 class SimCCAdapter(PoseAdapter):
-    """SimCC heads (RTMPose's RTMCC head, SimCC); logits scaled by the loss's beta."""
+    """SimCC heads (RTMPose's RTMCC head, SimCC) with Gaussian labels; logits scaled by the
+    loss's beta."""
+
+    codecs = SIMCC_CODECS
 
     def __init__(self, model: nn.Module, sigmas=None):
         super().__init__(model, sigmas)
+        smoothing = model.head.decoder.smoothing_type
+        if smoothing != 'gaussian':
+            raise ValueError(f"{type(model.head).__name__}: SimCCLabel(smoothing_type="
+                             f"'{smoothing}') is not supported, only 'gaussian'")
         self.rep = SimCCRep(getattr(model.head.loss_module, 'beta', 1.0))
 
     def encoded_targets(self, data_samples: Sequence):
@@ -109,11 +152,14 @@ class SimCCAdapter(PoseAdapter):
                 torch.cat([x.keypoint_y_labels for x in labels]))
 
     def decode(self, encoded) -> Tensor:
-        return decode_simcc(encoded[0], encoded[1], self.input_size)
+        # Gaussian labels are densities: their logs are the logits decode_simcc expects
+        log_x, log_y = (labels.float().clamp_min(1e-10).log() for labels in encoded)
+        return decode_simcc(log_x, log_y, self.input_size)
 
 
 def pose_adapter(model: nn.Module, heatmap_kd: str = 'mse',
                  sigmas: Optional[Sequence[float]] = None) -> PoseAdapter:
+    """The adapter of a top-down estimator, chosen by its head."""
     if not isinstance(model, TopdownPoseEstimator):
         raise TypeError(f'{type(model).__name__} is not a top-down pose estimator')
     if isinstance(model.head, HeatmapHead):

@@ -112,13 +112,22 @@ class ClassroomDistiller(BaseModel):
 
     def _build_mentor(self, mentor: dict, channels_last: bool) -> TaskAdapter:
         name = mentor['name']
-        cfg, scope = load_model_config(mentor['config'])
-        model = build_model(cfg, scope)
+        config = mentor['config']
+        try:  # a typo in a mentor's config path or model type must name the mentor
+            cfg, scope = load_model_config(config)
+            model = build_model(cfg, scope)
+        except Exception as error:
+            source = config if isinstance(config, str) else config.get('type')
+            raise ClassroomError(f"mentor '{name}': cannot build its model from {source!r}: "
+                                 f'{error}') from error
         load_mentor_checkpoint(model, mentor['checkpoint'], name)
         model.requires_grad_(False).eval()
         if channels_last:
             model.to(memory_format=torch.channels_last)
-        adapter = adapter_for(model, self.distill_loss)
+        try:
+            adapter = adapter_for(model, self.distill_loss)
+        except (TypeError, ValueError) as error:  # a model the classroom cannot drive
+            raise ClassroomError(f"mentor '{name}': {error}") from None
         for key, value in self.student_task.signature().items():
             theirs = adapter.signature().get(key, value)
             if theirs != value:

@@ -14,4 +14,4 @@ model = dict(
         for arch in ('resnet32', 'resnet20', 'resnet14', 'mobilenetv2')
     ],
     distill_loss=dict(type='ClassroomKDLoss', base_temperature=12.0))
-custom_hooks = [dict(type='ClassroomHook')]
+custom_hooks = [dict(type='ClassroomHook'), dict(type='MentorCheckHook')]

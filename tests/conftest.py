@@ -1,0 +1,36 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / 'shared' / 'data'
+
+# Configs name files relative to the repository root, as the tools are run from there.
+os.chdir(REPO)
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def save_random_checkpoint(config, path: Path) -> str:
+    """Build the model of ``config`` (a config file or a model dict) with random weights and
+    save it as a checkpoint."""
+    from classroomkd_plugin.models.distillers.classroom_distiller import (build_model,
+                                                                         load_model_config)
+    cfg, scope = load_model_config(config)
+    model = build_model(cfg, scope or 'mmpretrain')  # model-only files name no scope
+    torch.save({'state_dict': model.state_dict()}, path)
+    return str(path)
+
+
+@pytest.fixture(scope='session')
+def digits_mentors(tmp_path_factory):
+    """Random-init checkpoints of two digits mentors: ResNet-20 (teacher) and ResNet-14."""
+    import classroomkd_plugin  # noqa: F401  registers the CIFAR backbones
+    root = tmp_path_factory.mktemp('mentors')
+    return [
+        dict(name=arch, config=f'configs/cls/digits/{arch}_digits.py',
+             checkpoint=save_random_checkpoint(f'configs/cls/digits/{arch}_digits.py',
+                                               root / f'{arch}.pth'))
+        for arch in ('resnet20', 'resnet14')
+    ]

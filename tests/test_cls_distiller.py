@@ -1,0 +1,141 @@
+"""ClassroomDistiller on real MMPretrain models with the real MMEngine Runner."""
+import copy
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import MODELS
+from mmengine.runner import Runner
+
+import classroomkd_plugin  # noqa: F401
+from classroomkd_plugin.models import ClassroomError
+from conftest import save_random_checkpoint
+
+CLASSROOM = 'configs/cls/digits/classroom_resnet8_digits.py'
+
+
+def classroom_cfg(tmp_path, mentors, **loss):
+    cfg = Config.fromfile(CLASSROOM)
+    cfg.model.mentors = mentors
+    cfg.model.distill_loss.update(loss)
+    cfg.work_dir = str(tmp_path)
+    cfg.train_cfg.max_epochs = 1
+    cfg.default_hooks.logger.interval = 5
+    cfg.train_dataloader.batch_size = 32
+    return cfg
+
+
+def build(mentors, **loss):
+    return MODELS.build(dict(type='ClassroomDistiller', student='configs/cls/digits/resnet8_digits.py',
+                             mentors=mentors, distill_loss=dict(loss)))
+
+
+def test_runner_trains_and_evaluates_the_student_alone(tmp_path, digits_mentors):
+    runner = Runner.from_cfg(classroom_cfg(tmp_path, digits_mentors))
+    model = runner.model
+    mentors = [m.model for m in model.mentors]
+    before = [copy.deepcopy(m.state_dict()) for m in mentors]
+    runner.train()
+
+    model.train()
+    assert model.student.training and not any(m.training for m in mentors)
+    assert all(not p.requires_grad for m in mentors for p in m.parameters())
+    for mentor, state in zip(mentors, before):
+        for key, value in mentor.state_dict().items():
+            assert torch.equal(value, state[key]), key  # BN statistics too
+    optimized = {id(p) for group in runner.optim_wrapper.param_groups for p in group['params']}
+    assert optimized == {id(p) for p in model.student.parameters()}
+
+    checkpoint = torch.load(tmp_path / 'epoch_1.pth', map_location='cpu')
+    keys = checkpoint['state_dict'].keys()
+    assert keys and all(k.startswith('student.') for k in keys)
+
+    metrics = runner.test()
+    assert 'accuracy/top1' in metrics
+    scalars = (tmp_path / runner.timestamp / 'vis_data' / 'scalars.json').read_text()
+    assert 'classroom/r_resnet20' in scalars and 'classroom/t_resnet14' in scalars
+
+
+def test_loss_entries_and_logged_statistics(digits_mentors):
+    model = build(digits_mentors)
+    inputs = torch.randn(4, 3, 16, 16)
+    from mmpretrain.structures import DataSample
+    samples = [DataSample().set_gt_label(i) for i in range(4)]
+    losses = model(inputs, samples, mode='loss')
+    assert set(losses) == {'loss_task', 'loss_kd'}
+    stats = model.pop_stats()
+    assert {'r_s', 'r_resnet20', 't_resnet20', 'active_resnet14'} <= set(stats)
+    assert model.pop_stats() == {}
+
+
+def test_mentors_follow_the_distiller_but_are_not_its_submodules(digits_mentors):
+    model = build(digits_mentors)
+    model.train()
+    assert not any(m.model.training for m in model.mentors)
+    names = {name for name, _ in model.named_modules()}
+    assert not any('resnet20' in n for n in names)
+    model.to(torch.float64)
+    assert next(model.mentors[0].model.parameters()).dtype == torch.float64
+    clone = copy.deepcopy(model)  # EMAHook copies the model: the frozen mentors are shared
+    assert clone.mentors is model.mentors and clone.student is not model.student
+
+
+def test_missing_checkpoint_names_the_mentor(digits_mentors, tmp_path):
+    mentors = copy.deepcopy(digits_mentors)
+    mentors[1]['checkpoint'] = str(tmp_path / 'nowhere.pth')
+    with pytest.raises(FileNotFoundError, match="mentor 'resnet14'.*does not exist"):
+        build(mentors)
+
+
+def test_class_count_mismatch_names_the_mentor(tmp_path):
+    config = 'configs/cls/_base_/models/resnet8.py'  # 100 classes, the student has 10
+    mentor = dict(name='wrong', config=config,
+                  checkpoint=save_random_checkpoint(config, tmp_path / 'r8.pth'))
+    with pytest.raises(ClassroomError, match="mentor 'wrong'.*number of classes is 100.*10"):
+        build([mentor])
+
+
+def test_empty_mentor_list_is_refused_unless_no_kd():
+    with pytest.raises(ClassroomError, match='mentor list is empty'):
+        build([])
+    assert len(build([], strategy='nokd').mentors) == 0
+
+
+def test_duplicate_mentor_names(digits_mentors):
+    twins = [digits_mentors[0], dict(digits_mentors[1], name='resnet20')]
+    with pytest.raises(ClassroomError, match="two mentors are named 'resnet20'"):
+        build(twins)
+
+
+def test_unknown_and_invalid_loss_arguments(digits_mentors):
+    with pytest.raises(TypeError, match='temprature'):
+        build(digits_mentors, temprature=4)
+    with pytest.raises(ValueError, match="ranking='sorted'"):
+        build(digits_mentors, ranking='sorted')
+
+
+def test_timm_mentor_with_an_mmpretrain_student(tmp_path):
+    timm = dict(type='TimmClassifier', model_name='resnet10t', pretrained=False, num_classes=10)
+    mentor = dict(name='timm_r10', config=timm,
+                  checkpoint=save_random_checkpoint(timm, tmp_path / 'timm.pth'))
+    model = build([mentor])
+    from mmpretrain.structures import DataSample
+    losses = model(torch.randn(2, 3, 16, 16), [DataSample().set_gt_label(1)] * 2, mode='loss')
+    assert torch.isfinite(losses['loss_kd'])
+
+
+def test_scoped_student_config():
+    model = MODELS.build(
+        dict(type='ClassroomDistiller', student='mmpretrain::resnet/resnet18_8xb16_cifar10.py',
+             mentors=[], distill_loss=dict(strategy='nokd')))
+    assert type(model.student).__name__ == 'ImageClassifier'
+    assert model.student.head.num_classes == 10
+
+
+def test_callable_loss_for_classification():
+    loss = MODELS.build(dict(type='ClassroomKDLoss', task='cls'))
+    student = torch.randn(8, 10, requires_grad=True)
+    out = loss(student, [torch.randn(8, 10), torch.randn(8, 10)], torch.randint(0, 10, (8, )))
+    assert {'loss_task', 'loss_kd', 'r_s', 'r_mentor1', 't_mentor2', 'active_mentor1'} <= set(out)
+    sum(v for k, v in out.items() if 'loss' in k).backward()
+    assert student.grad is not None

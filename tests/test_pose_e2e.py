@@ -1,0 +1,111 @@
+"""End to end with MMPose's stock tools: ``tools/train.py`` trains a classroom from a config
+that inherits configs/pose, ``tools/extract_student.py`` takes the student out, and the stock
+``tools/test.py`` and ``mmpose.apis`` use it with the student's own stock config.
+
+One classroom per representation pair: SimCC <- SimCC, heatmap <- heatmap, SimCC <- heatmap.
+The students are the stock RTMPose-t and LiteHRNet-18; the mentors are small stock models with
+random weights saved as local checkpoints; the data are small COCO / MPII sets written here.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.hub import get_config
+
+from classroomkd_plugin.models.distillers.classroom_distiller import build_model
+from pose_data import (LITEHRNET_18_MPII, POSE_CONFIGS, REPO, RTMPOSE_T, STOCK_TOOLS,
+                       data_options, local_mentors, scoped, stock_config_file, write_coco,
+                       write_mpii)
+
+PAIRS = {
+    'simcc<-simcc': dict(
+        classroom='classroom_rtmpose-t_coco-256x192.py', student=RTMPOSE_T, data='coco',
+        mentors={'rtmpose-t': RTMPOSE_T,
+                 'rtmpose-s': 'rtmpose/coco/rtmpose-s_8xb256-420e_coco-256x192.py'},
+        metric='coco/AP'),
+    'heatmap<-heatmap': dict(
+        classroom='classroom_litehrnet-18_mpii-256x256.py', student=LITEHRNET_18_MPII,
+        data='mpii', mentors={'litehrnet-18': LITEHRNET_18_MPII}, metric='PCK'),
+    'simcc<-heatmap': dict(
+        classroom='classroom_rtmpose-t_hrnet_coco-256x192.py', student=RTMPOSE_T, data='coco',
+        mentors={'litehrnet-18':
+                 'topdown_heatmap/coco/td-hm_litehrnet-18_8xb64-210e_coco-256x192.py'},
+        metric='coco/AP'),
+}
+
+
+def run_tool(*args: str) -> str:
+    """Run a tool with this Python from the repository root; its output, or a failure with
+    the output's tail."""
+    # the tool uses as many threads as the tests (conftest.py sets them)
+    env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
+    result = subprocess.run([sys.executable, *map(str, args)], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f'{args[0]} failed:\n{output[-4000:]}'
+    return output
+
+
+def cfg_options(options: dict) -> list:
+    return ['--cfg-options', *(f'{key}={value}' for key, value in options.items())]
+
+
+def write_classroom(path: Path, pair: dict, mentors: list) -> None:
+    """A small classroom: the configs/pose file with local mentors and a short schedule."""
+    path.write_text(f"""_base_ = [{str(POSE_CONFIGS / pair['classroom'])!r}]
+model = dict(student=dict(backbone=dict(init_cfg=None)), mentors={mentors!r})
+train_dataloader = dict(batch_size=2)
+val_dataloader = dict(batch_size=2)
+test_dataloader = val_dataloader
+train_cfg = dict(max_epochs=1, val_interval=1)
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1))
+""")
+
+
+@pytest.mark.parametrize('name', list(PAIRS))
+def test_stock_tools_train_extract_test_and_infer(name, tmp_path):
+    from mmpose.apis import inference_topdown, init_model
+
+    pair = PAIRS[name]
+    data = (write_coco if pair['data'] == 'coco' else write_mpii)(tmp_path / 'data')
+    mentors = local_mentors(
+        [dict(name=n, config=scoped(c)) for n, c in pair['mentors'].items()], tmp_path)
+    classroom = tmp_path / 'classroom.py'
+    write_classroom(classroom, pair, mentors)
+    work_dir = tmp_path / 'work'
+
+    log = run_tool(STOCK_TOOLS / 'train.py', classroom, '--work-dir', work_dir,
+                   *cfg_options(data_options(data)))
+    assert 'loss_kd' in log and 'classroom/r_s' in log
+    for mentor in pair['mentors']:
+        assert f'classroom/t_{mentor}' in log
+    # validation ran the student through the distiller, with the stock flip test
+    assert get_config(scoped(pair['student'])).model.test_cfg.flip_test
+    assert "Epoch(val) [1][" in log and f"{pair['metric']}:" in log
+
+    student_ckpt = tmp_path / 'student.pth'
+    run_tool(REPO / 'tools' / 'extract_student.py', work_dir / 'epoch_1.pth', student_ckpt)
+    classroom_state = torch.load(work_dir / 'epoch_1.pth', map_location='cpu',
+                                 weights_only=True)['state_dict']
+    student_state = torch.load(student_ckpt, map_location='cpu',
+                               weights_only=True)['state_dict']
+    stock_student = build_model(get_config(scoped(pair['student'])).model, 'mmpose')
+    stock_student.load_state_dict(student_state, strict=True)  # the stock architecture
+    for key, value in student_state.items():
+        assert torch.equal(value, classroom_state[f'student.{key}']), key
+
+    student_config = stock_config_file(pair['student'])
+    log = run_tool(STOCK_TOOLS / 'test.py', student_config, student_ckpt, '--work-dir',
+                   tmp_path / 'test', *cfg_options(data_options(data, splits=('test', ))))
+    assert "Epoch(test) [" in log and f"{pair['metric']}:" in log
+
+    model = init_model(student_config, str(student_ckpt), device='cpu')
+    image = next(Path(data['data_root']).glob('*.jpg'))
+    results = inference_topdown(model, str(image), bboxes=[[10, 8, 70, 108]])
+    keypoints = results[0].pred_instances.keypoints
+    num_keypoints = 17 if pair['data'] == 'coco' else 16
+    assert keypoints.shape == (1, num_keypoints, 2)
+    assert torch.isfinite(torch.as_tensor(keypoints)).all()
