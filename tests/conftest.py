@@ -34,3 +34,14 @@ def digits_mentors(tmp_path_factory):
                                                root / f'{arch}.pth'))
         for arch in ('resnet20', 'resnet14')
     ]
+
+
+@pytest.fixture(autouse=True)
+def isolated_default_scope():
+    """A Runner leaves its default scope (mmpose, mmpretrain) current for the whole process:
+    restore the previous ones so that no test depends on the order the tests run in."""
+    from mmengine.registry import DefaultScope
+    before = dict(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(before)

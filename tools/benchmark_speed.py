@@ -9,14 +9,15 @@ the loaded models already hold: VmHWM on CPU, the allocator's peak on CUDA).
     python tools/benchmark_speed.py CONFIG [--batch-size 64] [--input-size 32 32]
         [--mentor-autocast bfloat16] [--channels-last] [--rank-drift 200] [--device cuda]
 
-Mentor checkpoints that do not exist are replaced by random weights (speed does not depend
-on the weights); inputs are synthetic batches with the student's targets.
+Mentor checkpoints that are not local files are replaced by random weights (speed does not
+depend on the weights); inputs are synthetic batches with the student's targets.
 """
 import argparse
 import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,13 +48,14 @@ def parse_args():
                         help='also report the mean |r difference| between mentors in float32 '
                         'and under --mentor-autocast over this many batches')
     parser.add_argument('--json', help='write the results to this file')
+    parser.add_argument('--memory-only', action='store_true', help=argparse.SUPPRESS)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
     return parser.parse_args()
 
 
 def build_distiller(cfg: Config, args, workdir: Path):
     for mentor in cfg.model.mentors:
-        if '://' not in mentor.checkpoint and not Path(mentor.checkpoint).is_file():
+        if not Path(mentor.checkpoint).is_file():  # URLs too: this runs offline
             mentor_cfg, scope = load_model_config(mentor.config)
             model = build_model(mentor_cfg, scope or cfg.default_scope)
             mentor.checkpoint = str(workdir / f'{mentor.name}.pth')
@@ -135,21 +137,15 @@ class PeakMemory:
         return int(re.search(rf'{field}:\s+(\d+)', Path('/proc/self/status').read_text())[1])
 
 
-def main() -> None:
-    args = parse_args()
-    if 'MALLOC_MMAP_THRESHOLD_' not in os.environ:
-        # glibc keeps freed tensors' memory for reuse, hiding CPU peaks from VmHWM; with a
-        # fixed mmap threshold, tensors above 64 KiB are returned to the system when freed.
-        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')
-        os.execve(sys.executable, [sys.executable, *sys.argv], env)
+def prepare(args):
+    """The distiller and the three kinds of step, on one synthetic batch."""
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as workdir:
         distiller = build_distiller(cfg, args, Path(workdir))
-    student = distiller.student
     inputs, samples = synthetic_batch(distiller, args.batch_size, args.input_size, args.device)
-    optimizer = torch.optim.SGD(student.parameters(), lr=1e-4, momentum=0.9)
+    optimizer = torch.optim.SGD(distiller.student.parameters(), lr=1e-4, momentum=0.9)
 
     def train_step(model):
         def step():
@@ -172,30 +168,52 @@ def main() -> None:
 
         return run
 
-    stock, classroom = train_step(student), train_step(distiller)
-    passes = {m.model.__class__.__name__ + f'[{name}]': mentor_pass(m)
-              for name, m in zip(distiller.mentor_names, distiller.mentors)}
-    times = {'student': [], 'classroom': [], **{k: [] for k in passes}}
-    for step in range(args.warmup + args.steps):
-        sample = {'student': timed(stock, args.device),
-                  **{k: timed(fn, args.device) for k, fn in passes.items()},
-                  'classroom': timed(classroom, args.device)}
-        if step >= args.warmup:
-            for key, value in sample.items():
-                times[key].append(value)
-    median = {k: statistics.median(v) * 1000 for k, v in times.items()}
-    floor = median['student'] + sum(median[k] for k in passes)
+    steps = {'student': train_step(distiller.student)}
+    steps.update({f'{type(m.model).__name__}[{name}]': mentor_pass(m)
+                  for name, m in zip(distiller.mentor_names, distiller.mentors)})
+    steps['classroom'] = train_step(distiller)
+    return distiller, steps, inputs
 
-    peak = PeakMemory(args.device)
-    memory = {'student': peak(stock), 'classroom': peak(classroom),
-              **{k: peak(fn) for k, fn in passes.items()}}
-    budget = memory['student'] + max(memory[k] for k in passes)
+
+def peak_memory(args, steps) -> dict:
+    """Peak working memory of every step, in MiB."""
+    if args.device.startswith('cuda'):
+        return {key: PeakMemory(args.device)(step) for key, step in steps.items()}
+    # glibc keeps freed tensors' memory for reuse, hiding CPU peaks from VmHWM; with a fixed
+    # mmap threshold tensors above 64 KiB go back to the system when freed. That slows
+    # allocation, so it runs in a separate process, away from the timings.
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')
+    out = subprocess.run([sys.executable, *sys.argv, '--memory-only'], env=env, check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.splitlines()[-1])
+
+
+def main() -> None:
+    args = parse_args()
+    distiller, steps, inputs = prepare(args)
+    if args.memory_only:
+        for step in steps.values():  # warm-up
+            step()
+        print(json.dumps({key: PeakMemory(args.device)(step) for key, step in steps.items()}))
+        return
+
+    times = {key: [] for key in steps}
+    for iteration in range(args.warmup + args.steps):
+        for key, step in steps.items():
+            elapsed = timed(step, args.device)
+            if iteration >= args.warmup:
+                times[key].append(elapsed)
+    median = {k: statistics.median(v) * 1000 for k, v in times.items()}
+    mentors = [k for k in steps if k not in ('student', 'classroom')]
+    memory = peak_memory(args, steps)
 
     results = dict(config=args.config, device=str(inputs.device), batch=args.batch_size,
                    input=list(inputs.shape[-2:]), mentor_autocast=args.mentor_autocast,
                    channels_last=args.channels_last, median_ms=median,
-                   ratio=median['classroom'] / floor, peak_mib=memory,
-                   memory_ratio=memory['classroom'] / budget)
+                   ratio=median['classroom'] / sum(median[k] for k in ['student', *mentors]),
+                   peak_mib=memory,
+                   memory_ratio=memory['classroom'] /
+                   (memory['student'] + max(memory[k] for k in mentors)))
     if args.rank_drift:
         results['rank_drift'] = rank_drift(distiller, args)
 
@@ -203,7 +221,7 @@ def main() -> None:
           f"{results['input']}, mentor autocast {args.mentor_autocast}, channels_last "
           f"{args.channels_last}")
     print('| step | median ms | peak MiB |\n| --- | --- | --- |')
-    for key in ['student', *passes, 'classroom']:
+    for key in steps:
         print(f'| {key} | {median[key]:.1f} | {memory[key]:.0f} |')
     print(f"ratio classroom / (student + mentors) = {results['ratio']:.3f}")
     print(f"peak memory classroom / (student + largest mentor) = {results['memory_ratio']:.3f}")

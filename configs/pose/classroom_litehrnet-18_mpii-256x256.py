@@ -41,4 +41,4 @@ model = dict(
     distill_loss=dict(
         type='ClassroomKDLoss', base_temperature=4.0, distill_weight=1.0, heatmap_kd='mse'))
 
-custom_hooks = _base_.custom_hooks + [dict(type='ClassroomHook')]
+custom_hooks = _base_.custom_hooks + [dict(type='ClassroomHook'), dict(type='MentorCheckHook')]

@@ -10,6 +10,8 @@ from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from .arch import NamedArchs
+
 # CRD draws convolutions from N(0, 2 / (k * k * out_channels)), i.e. He fan-out.
 DEFAULT_INIT_CFG = [
     dict(type='Kaiming', layer='Conv2d', mode='fan_out', nonlinearity='relu'),
@@ -66,7 +68,7 @@ class InvertedResidual(nn.Module):
 
 
 @MODELS.register_module()
-class CifarMobileNetV2(BaseModule):
+class CifarMobileNetV2(NamedArchs, BaseModule):
     """MobileNetV2 for 32x32 inputs.
 
     Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks", CVPR 2018, in the
@@ -104,13 +106,6 @@ class CifarMobileNetV2(BaseModule):
                 in_channels = out_channels
             self.blocks.append(nn.Sequential(*stage))
         self.conv2 = conv_bn_relu(in_channels, LAST_CHANNELS, 1)
-
-    @classmethod
-    def settings(cls, arch: str) -> Tuple[float, int]:
-        if arch not in cls.arch_settings:
-            raise ValueError(f'Unknown {cls.__name__} arch {arch!r}; '
-                             f'valid archs: {sorted(cls.arch_settings)}')
-        return cls.arch_settings[arch]
 
     @classmethod
     def out_channels(cls, arch: str) -> int:

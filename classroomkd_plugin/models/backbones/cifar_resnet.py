@@ -11,6 +11,8 @@ from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from .arch import NamedArchs
+
 # CRD initialises every CIFAR ResNet with He (fan-out) convolutions and unit BatchNorm.
 DEFAULT_INIT_CFG = [
     dict(type='Kaiming', layer='Conv2d', mode='fan_out', nonlinearity='relu'),
@@ -90,7 +92,7 @@ def basic_arch(depth: int, stem: int, planes: Sequence[int]) -> tuple:
 
 
 @MODELS.register_module()
-class CifarResNet(BaseModule):
+class CifarResNet(NamedArchs, BaseModule):
     """ResNet for 32x32 inputs as used throughout the CIFAR distillation literature.
 
     A 3x3 stride-1 stem (no max-pool) followed by stages whose first block halves the
@@ -137,13 +139,6 @@ class CifarResNet(BaseModule):
             stage = make_stage(block, in_channels, stage_planes, n, stride=1 if i == 0 else 2)
             self.add_module(f'layer{i + 1}', stage)
             in_channels = stage_planes * block.expansion
-
-    @classmethod
-    def settings(cls, arch: str) -> tuple:
-        if arch not in cls.arch_settings:
-            raise ValueError(f'Unknown {cls.__name__} arch {arch!r}; '
-                             f'valid archs: {sorted(cls.arch_settings)}')
-        return cls.arch_settings[arch]
 
     @classmethod
     def out_channels(cls, arch: str) -> int:

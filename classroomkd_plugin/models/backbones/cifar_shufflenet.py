@@ -13,6 +13,8 @@ from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from .arch import NamedArchs
+
 # Both CIFAR ShuffleNets start from a 24-channel stem at full resolution.
 STEM_CHANNELS = 24
 
@@ -57,7 +59,7 @@ class ShuffleV1Block(nn.Module):
 
 
 @MODELS.register_module()
-class CifarShuffleNetV1(BaseModule):
+class CifarShuffleNetV1(NamedArchs, BaseModule):
     """ShuffleNetV1 for 32x32 inputs.
 
     Zhang et al., "ShuffleNet: An Extremely Efficient Convolutional Neural Network for Mobile
@@ -91,13 +93,6 @@ class CifarShuffleNetV1(BaseModule):
             blocks += [ShuffleV1Block(width, width, 1, groups) for _ in range(n - 1)]
             self.add_module(f'layer{i + 1}', nn.Sequential(*blocks))
             in_channels = width
-
-    @classmethod
-    def settings(cls, arch: str) -> Tuple[int, Tuple[int, ...], Tuple[int, ...]]:
-        if arch not in cls.arch_settings:
-            raise ValueError(f'Unknown {cls.__name__} arch {arch!r}; '
-                             f'valid archs: {sorted(cls.arch_settings)}')
-        return cls.arch_settings[arch]
 
     @classmethod
     def out_channels(cls, arch: str) -> int:
@@ -166,7 +161,7 @@ def make_v2_stage(in_channels: int, out_channels: int, num_blocks: int) -> nn.Se
 
 
 @MODELS.register_module()
-class CifarShuffleNetV2(BaseModule):
+class CifarShuffleNetV2(NamedArchs, BaseModule):
     """ShuffleNetV2 for 32x32 inputs.
 
     Ma et al., "ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design",
@@ -203,13 +198,6 @@ class CifarShuffleNetV2(BaseModule):
             in_channels = width
         self.conv2 = nn.Conv2d(in_channels, widths[3], 1, bias=False)
         self.bn2 = nn.BatchNorm2d(widths[3])
-
-    @classmethod
-    def settings(cls, arch: str) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
-        if arch not in cls.arch_settings:
-            raise ValueError(f'Unknown {cls.__name__} arch {arch!r}; '
-                             f'valid archs: {sorted(cls.arch_settings)}')
-        return cls.arch_settings[arch]
 
     @classmethod
     def out_channels(cls, arch: str) -> int:

@@ -11,6 +11,8 @@ from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from .arch import NamedArchs
+
 DEFAULT_INIT_CFG = [
     dict(type='Kaiming', layer='Conv2d', mode='fan_out', nonlinearity='relu'),
     dict(type='Constant', layer='BatchNorm2d', val=1, bias=0),
@@ -29,7 +31,7 @@ def make_stage(in_channels: int, widths: Sequence[int]) -> nn.Sequential:
 
 
 @MODELS.register_module()
-class CifarVGG(BaseModule):
+class CifarVGG(NamedArchs, BaseModule):
     """VGG-BN for 32x32 inputs.
 
     Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition",
@@ -66,13 +68,6 @@ class CifarVGG(BaseModule):
             in_channels = widths[-1]
         self.relu = nn.ReLU(inplace=True)
         self.pool = nn.MaxPool2d(2, 2)
-
-    @classmethod
-    def settings(cls, arch: str) -> Tuple[Tuple[int, ...], ...]:
-        if arch not in cls.arch_settings:
-            raise ValueError(f'Unknown {cls.__name__} arch {arch!r}; '
-                             f'valid archs: {sorted(cls.arch_settings)}')
-        return cls.arch_settings[arch]
 
     @classmethod
     def out_channels(cls, arch: str) -> int:
