@@ -96,6 +96,9 @@ class ClassroomDistiller(BaseModel):
         if data_preprocessor is not None:
             student_cfg['data_preprocessor'] = data_preprocessor
         self.student = build_model(student_cfg, scope)
+        # mentors whose config names no scope are built where the student was
+        current = DefaultScope.get_current_instance()
+        student_scope = scope or (current.scope_name if current else None)
         self.data_preprocessor = self.student.data_preprocessor
         self.student_task = adapter_for(self.student, self.distill_loss, keypoint_sigmas)
         task = self.distill_loss.task
@@ -104,18 +107,20 @@ class ClassroomDistiller(BaseModel):
                                  f"'{self.student_task.rep.name}'")
         self.mentor_names = [m['name'] for m in mentors]
         self.mentors = _Shared(
-            self._build_mentor(m, mentor_channels_last) for m in _taught_by(mentors, strategy))
+            self._build_mentor(m, mentor_channels_last, student_scope)
+            for m in _taught_by(mentors, strategy))
         self.mentor_autocast = mentor_autocast
         self.mentor_channels_last = mentor_channels_last
         self._stats: Dict[str, Tensor] = {}
         self._stats_count = 0
 
-    def _build_mentor(self, mentor: dict, channels_last: bool) -> TaskAdapter:
+    def _build_mentor(self, mentor: dict, channels_last: bool,
+                      student_scope: Optional[str]) -> TaskAdapter:
         name = mentor['name']
         config = mentor['config']
         try:  # a typo in a mentor's config path or model type must name the mentor
             cfg, scope = load_model_config(config)
-            model = build_model(cfg, scope)
+            model = build_model(cfg, scope or student_scope)
         except Exception as error:
             source = config if isinstance(config, str) else config.get('type')
             raise ClassroomError(f"mentor '{name}': cannot build its model from {source!r}: "
