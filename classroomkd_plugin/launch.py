@@ -7,6 +7,7 @@ refuses SyncBatchNorm layers (RTMPose's backbones) in CPU modules. Without CUDA,
 ``setup_cpu_distributed`` therefore starts the gloo process group itself (the Runner then
 skips its own start) and wraps the model with ``CPUDistributedDataParallel``.
 """
+import argparse
 import os
 from datetime import timedelta
 
@@ -30,6 +31,18 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
     def __init__(self, module, **kwargs):
         kwargs['device_ids'] = None
         super().__init__(module=revert_sync_batchnorm(module), **kwargs)
+
+
+def parse_with_launcher(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Add the stock tools' ``--launcher`` and ``--local_rank`` to ``parser`` and parse."""
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK instead
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def work_dir_of(cfg: Config, config_path: str, work_dir=None) -> str:

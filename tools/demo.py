@@ -65,7 +65,7 @@ def main() -> None:
     for name, role, accuracy, checkpoint in results:
         print(f'| {name} | {role} | {accuracy:.2f} | {checkpoint.relative_to(ROOT)} |')
     print(f'\nLogs: work_dirs/<model>/<timestamp>/; rank curves: '
-          f'python tools/plot_ranks.py work_dirs/classroom_resnet8_digits')
+          'python tools/plot_ranks.py work_dirs/classroom_resnet8_digits')
 
 
 if __name__ == '__main__':

@@ -9,7 +9,6 @@ Usage:
     tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCESSES [ARGS]
 """
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -38,14 +37,7 @@ def parse_args():
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, e.g. test_dataloader.batch_size=32')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK instead
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return launch.parse_with_launcher(parser)
 
 
 def main():

@@ -7,7 +7,6 @@ Usage:
     tools/dist_train.sh CONFIG NUM_PROCESSES [ARGS]      (gloo on the CPU when CUDA is absent)
 """
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -40,14 +39,7 @@ def parse_args():
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, e.g. train_cfg.max_epochs=1 '
         'model.mentors.0.checkpoint=PATH')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK instead
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return launch.parse_with_launcher(parser)
 
 
 def merge_args(cfg: Config, args) -> Config:

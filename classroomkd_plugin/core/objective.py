@@ -53,23 +53,21 @@ def plan_classroom(rep: Representation, student: Output, mentors: Sequence[Outpu
     Returns the plan, the converted mentor outputs and the [K] non-finite flags.
     """
     log_scores, valid = rep.log_score(student, targets)
-    finite, converted, sharpness = [finite_per_sample(student)], [], [rep.sharpness(student)]
-    all_scores = [log_scores]
+    finite, converted, all_scores = [finite_per_sample(student)], [], [log_scores]
     for out, source in zip(mentors, mentor_reps):
         finite.append(finite_per_sample(out))
         out = zero_nonfinite(out)
         all_scores.append(source.log_score(out, targets)[0])
-        out = rep.convert(out, source, like=student)
-        converted.append(out)
-        if settings.temperature == 'dtkd':
-            sharpness.append(rep.sharpness(out))
+        converted.append(rep.convert(out, source, like=student))
     finite = torch.stack(finite)
     log_scores = torch.stack(all_scores)
     w, usable = performance(log_scores, valid, finite, settings.granularity,
                             settings.performance, all_reduce)
     # DTKD's temperatures and CA-MKD's weights are per sample (as in their papers), also
     # when the ranking is per batch
-    sample_sharpness = torch.stack(sharpness) if settings.temperature == 'dtkd' else None
+    sample_sharpness = None
+    if settings.temperature == 'dtkd':
+        sample_sharpness = torch.stack([rep.sharpness(out) for out in (student, *converted)])
     sample_log_scores = torch.where(finite & valid, log_scores, 0.0)
     plan = make_plan(w, usable, settings.strategy, settings.ranking, settings.base_temperature,
                      settings.knowledge_filtering, settings.mentoring, settings.temperature,

@@ -1,6 +1,5 @@
 from typing import Callable, Dict, Optional, Sequence
 
-import torch
 import torch.distributed as dist
 from mmengine.registry import MODELS
 from torch import Tensor, nn
