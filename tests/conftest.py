@@ -1,3 +1,4 @@
+import importlib.util
 import os
 from pathlib import Path
 
@@ -10,6 +11,14 @@ SHARED_DATA = REPO.parent / 'shared' / 'data'
 # Configs name files relative to the repository root, as the tools are run from there.
 os.chdir(REPO)
 torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def load_tool(name: str):
+    """A script of tools/ as a module."""
+    spec = importlib.util.spec_from_file_location(name, REPO / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def save_random_checkpoint(config, path: Path) -> str:
@@ -45,3 +54,15 @@ def isolated_default_scope():
     yield
     DefaultScope._instance_dict.clear()
     DefaultScope._instance_dict.update(before)
+
+
+@pytest.fixture(scope='session')
+def fashion_mnist_root():
+    """data/fashion_mnist with the four checked files (the data step fetches them, as `make
+    demo` does); the tests that need them skip, saying why, when no source has them."""
+    from classroomkd_plugin.datasets.fashion_mnist import (FashionMNISTUnavailable,
+                                                           prepare_fashion_mnist)
+    try:
+        return prepare_fashion_mnist(REPO / 'data' / 'fashion_mnist')
+    except FashionMNISTUnavailable as error:
+        pytest.skip(str(error))

@@ -1,7 +1,6 @@
 """tools/: the stock MMPretrain tools and ours train and test the digits classroom, and
 tools/extract_student.py turns a classroom checkpoint into one the stock tools test."""
 import argparse
-import importlib.util
 import json
 import os
 import socket
@@ -17,20 +16,13 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import classroomkd_plugin  # noqa: F401
-from conftest import REPO, save_random_checkpoint
+from conftest import REPO, load_tool, save_random_checkpoint
 
 STOCK_TOOLS = Path(mmpretrain.__file__).parent / '.mim' / 'tools'
 CLASSROOM = 'configs/cls/digits/classroom_resnet8_digits.py'
 STUDENT = 'configs/cls/digits/resnet8_digits.py'
 MENTORS = ('resnet32', 'resnet20', 'resnet14', 'mobilenetv2')  # as in the classroom config
 SHORT = ['train_cfg.max_epochs=1', 'train_dataloader.dataset.indices=256']  # 4 iterations
-
-
-def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 extract_tool = load_tool('extract_student')

@@ -1,121 +1,308 @@
-"""ClassroomKD against its baselines and ablations on real data, over several seeds.
+"""ClassroomKD against its baselines and ablations on real data (Fashion-MNIST), over seeds.
 
-Trains the digits classrooms (configs/cls/digits/) with every strategy and ablation switch,
-the same mentors, data and schedule, over ``--seeds`` seeds, and prints mean ± std accuracy
-on the validation and the test split as Markdown tables. Nothing is chosen on the test split.
+The classrooms of `configs/cls/fashion_mnist/` (the CPU protocol, docs/RESULTS.md). Stages, in
+order, each resumable (finished runs are read back from ``WORK_DIR/results.jsonl``):
 
-    python tools/benchmark_accuracy.py [--seeds 0 1 2] [--out docs/results_accuracy.md]
+    mentors   every mentor alone over the seeds; seed 0 is the checkpoint the classrooms use
+    choices   the validation grid (val only): the lr of the student and of the mentors (the
+              configs hold the winners), and T0 for each family of KD methods (the table
+              uses each family's best)
+    table     every row over the seeds: val and test top-1, training time
 
-Mentors are trained first (seed 0) unless their checkpoints exist (`make demo` writes them).
+    python tools/benchmark_accuracy.py [--stages mentors choices table] [--seeds 0 1 2 3 4]
+        [--jobs 2] [--out docs/results_fashion_mnist.md]
+
+With ``--jobs N`` runs go N at a time, each on its own core with one thread. At the end (or
+with ``--stages`` empty) it prints Markdown tables of everything run so far.
 """
 import argparse
-import logging
+import copy
+import json
+import os
 import statistics
+import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-from mmengine.config import Config
-from mmengine.logging import MMLogger
-from mmengine.runner import Runner
+from typing import Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-import classroomkd_plugin  # noqa: E402,F401
 
-DIGITS = ROOT / 'configs' / 'cls' / 'digits'
-CLASSROOM = DIGITS / 'classroom_resnet8_digits.py'
-WEAK_CLASSROOM = DIGITS / 'classroom_resnet8_weak_digits.py'
-
-# name: (classroom config, ClassroomKDLoss overrides, keep the config's gradient clipping)
-RUNS = {
-    'NOKD (student alone)': (CLASSROOM, dict(strategy='nokd'), True),
-    'KD (teacher, T0)': (CLASSROOM, dict(strategy='kd'), True),
-    'AVER': (CLASSROOM, dict(strategy='aver'), True),
-    'DGKD': (CLASSROOM, dict(strategy='dgkd'), True),
-    'CA-MKD': (CLASSROOM, dict(strategy='camkd'), True),
-    'ClassroomKD': (CLASSROOM, dict(), True),
-    'ClassroomKD without gradient clipping': (CLASSROOM, dict(), False),
-    'Table 3: neither KF nor Mentoring': (CLASSROOM, dict(knowledge_filtering=False,
-                                                          mentoring=False), True),
-    'Table 3: KF only': (CLASSROOM, dict(mentoring=False), True),
-    'Table 3: Mentoring only': (CLASSROOM, dict(knowledge_filtering=False), True),
-    '+ weak mentor: AVER': (WEAK_CLASSROOM, dict(strategy='aver'), True),
-    '+ weak mentor: CA-MKD': (WEAK_CLASSROOM, dict(strategy='camkd'), True),
-    '+ weak mentor: ClassroomKD': (WEAK_CLASSROOM, dict(), True),
-    # beyond the 30-minute default set
-    'Method B ranking': (CLASSROOM, dict(ranking='uniform'), True),
-    'DTKD temperature': (CLASSROOM, dict(temperature='dtkd'), True),
-    'per-sample ranking': (CLASSROOM, dict(granularity='sample'), True),
+FMNIST = 'configs/cls/fashion_mnist'
+STUDENT = f'{FMNIST}/resnet8_fmnist.py'
+CLASSROOMS = dict(main=f'{FMNIST}/classroom_resnet8_fmnist.py',
+                  weak=f'{FMNIST}/classroom_resnet8_weak_fmnist.py')
+LEARNING_RATES = (0.05, 0.1, 0.2)
+TEMPERATURES = (4.0, 12.0)
+FAMILIES = dict(kd=dict(strategy='kd'), aver=dict(strategy='aver'), classroom=dict())
+# row: (ClassroomKDLoss overrides, the family whose T0 it uses); the weak classroom repeats
+# every row but KD from the teacher alone, which does not involve the weak mentor
+METHODS = {
+    'KD (teacher only)': (dict(strategy='kd'), 'kd'),
+    'AVER': (dict(strategy='aver'), 'aver'),
+    'DGKD': (dict(strategy='dgkd'), 'aver'),
+    'CA-MKD': (dict(strategy='camkd'), 'aver'),
+    'ClassroomKD': (dict(), 'classroom'),
+    'ClassroomKD without Knowledge Filtering': (dict(knowledge_filtering=False), 'classroom'),
+    'ClassroomKD without Mentoring': (dict(mentoring=False), 'classroom'),
+    'ClassroomKD, Method B ranking': (dict(ranking='uniform'), 'classroom'),
+    'ClassroomKD, sample granularity': (dict(granularity='sample'), 'classroom'),
+    'ClassroomKD, DTKD temperatures': (dict(temperature='dtkd'), 'classroom'),
 }
-DEFAULT_RUNS = list(RUNS)[:13]
+WEAK = '+ weak mentor: '
+SHARED_ROWS = ('Student alone', 'KD (teacher only)')  # rows of both classrooms
 
 
-def quiet(cfg: Config, work_dir: Path) -> Config:
-    cfg.work_dir = str(work_dir)
+def table_rows(temperatures: Dict[str, float]) -> Dict[str, dict]:
+    """Every row of the table, a run spec without its seed."""
+    rows = {'Student alone': dict(config=STUDENT)}
+    for classroom, prefix in (('main', ''), ('weak', WEAK)):
+        for name, (loss, family) in METHODS.items():
+            if prefix and loss.get('strategy') == 'kd':
+                continue
+            rows[prefix + name] = dict(config=CLASSROOMS[classroom],
+                                       loss=dict(loss, base_temperature=temperatures[family]))
+    return rows
+
+
+def choice_rows() -> Dict[str, dict]:
+    """The validation grid: the lr of the student and of a mentor, and T0 for each KD family."""
+    rows = {f'student alone, lr {lr}': dict(config=STUDENT, lr=lr) for lr in LEARNING_RATES}
+    for lr in LEARNING_RATES[1:]:
+        rows[f'mentor resnet20, lr {lr}'] = dict(config=f'{FMNIST}/resnet20_fmnist.py', lr=lr)
+    for family, loss in FAMILIES.items():
+        for t0 in TEMPERATURES:
+            rows[f'{family}, T0 {t0:g}'] = dict(config=CLASSROOMS['main'],
+                                                loss=dict(loss, base_temperature=t0))
+    return rows
+
+
+def mentor_runs() -> Dict[str, dict]:
+    """Each mentor of the weak classroom (the main one's and the weak one): its config and the
+    work dir its seed-0 checkpoint lives in."""
+    from mmengine.config import Config
+    mentors = Config.fromfile(ROOT / CLASSROOMS['weak']).model.mentors
+    return {
+        m.name: dict(config=m.config, checkpoint_dir=str(Path(m.checkpoint).parent))
+        for m in mentors
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# One run, in its own process
+
+
+def run_one(spec: dict) -> dict:
+    """Train ``spec['config']`` with its overrides and seed; evaluate on val (and test)."""
+    import logging
+
+    from mmengine.config import Config
+    from mmengine.logging import MMLogger
+    from mmengine.runner import Runner
+
+    import classroomkd_plugin  # noqa: F401
+    MMLogger.get_instance('mmengine', log_level=logging.WARNING)
+    cfg = Config.fromfile(ROOT / spec['config'])
+    if spec.get('loss'):
+        cfg.model.distill_loss.update(spec['loss'])
+    if spec.get('lr'):
+        cfg.optim_wrapper.optimizer.lr = spec['lr']
+    cfg.randomness = dict(seed=spec['seed'])
+    if cfg.model.type == 'ClassroomDistiller':  # the mentors are known: no mentor check
+        cfg.custom_hooks = [dict(type='ClassroomHook')]
+    cfg.work_dir = spec['work_dir']
     cfg.log_level = 'WARNING'
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1, save_last=True)
-    return cfg
-
-
-def train_mentors() -> None:
-    config = Config.fromfile(WEAK_CLASSROOM)
-    for mentor in config.model.mentors:
-        if Path(mentor.checkpoint).is_file():
-            continue
-        start = time.time()
-        cfg = quiet(Config.fromfile(ROOT / mentor.config), Path(mentor.checkpoint).parent)
-        runner = Runner.from_cfg(cfg)
-        runner.train()
-        acc = runner.test()['accuracy/top1']
-        print(f'mentor {mentor.name}: test {acc:.2f}% ({time.time() - start:.0f} s)', flush=True)
-
-
-def run(name: str, seed: int, out: Path) -> dict:
-    config, overrides, clip = RUNS[name]
-    cfg = Config.fromfile(config)
-    cfg.model.distill_loss.update(overrides)
-    cfg.randomness = dict(seed=seed)
-    cfg.custom_hooks = [dict(type='ClassroomHook')]  # no mentor check: the mentors are known
-    if not clip:
-        del cfg.optim_wrapper.clip_grad
-    slug = ''.join(c if c.isalnum() else '_' for c in name).strip('_')
-    runner = Runner.from_cfg(quiet(cfg, out / f'{slug}_seed{seed}'))
+    start = time.time()
+    runner = Runner.from_cfg(cfg)
     runner.train()
-    return dict(val=runner.val()['accuracy/top1'], test=runner.test()['accuracy/top1'])
+    train_seconds = time.time() - start
+    result = dict(val=runner.val()['accuracy/top1'], train_seconds=round(train_seconds, 1))
+    if spec.get('with_test'):
+        result['test'] = runner.test()['accuracy/top1']
+    return result
 
 
-def mean_std(values) -> str:
+# ------------------------------------------------------------------------------------------
+# Scheduling runs and keeping their results
+
+
+class Bench:
+
+    def __init__(self, work_dir: Path, jobs: int):
+        self.work_dir = work_dir
+        self.jobs = jobs
+        self.results_file = work_dir / 'results.jsonl'
+        self.results: Dict[str, dict] = {}
+        if self.results_file.is_file():
+            for line in self.results_file.read_text().splitlines():
+                record = json.loads(line)
+                self.results[record['key']] = record
+
+    def run_all(self, specs: List[dict]) -> None:
+        todo = [s for s in specs if s['key'] not in self.results]
+        print(f'{len(specs) - len(todo)} runs done already, {len(todo)} to run', flush=True)
+        with ThreadPoolExecutor(self.jobs) as pool:
+            list(pool.map(self._run, todo, [i % self.jobs for i in range(len(todo))]))
+
+    def _run(self, spec: dict, slot: int) -> None:
+        cmd = [sys.executable, __file__, '--worker', json.dumps(spec)]
+        env = dict(os.environ)
+        if self.jobs > 1:  # one core and one thread per run
+            cores = sorted(os.sched_getaffinity(0))
+            cmd = ['taskset', '-c', str(cores[slot % len(cores)])] + cmd
+            env['OMP_NUM_THREADS'] = '1'
+        start = time.time()
+        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+        if done.returncode:
+            print(f"FAILED {spec['key']}:\n{done.stdout[-2000:]}{done.stderr[-3000:]}",
+                  flush=True)
+            return
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        record = dict(spec, **result, wall_seconds=round(time.time() - start, 1))
+        self.results[spec['key']] = record
+        with open(self.results_file, 'a') as f:
+            f.write(json.dumps(record) + '\n')
+        scores = ', '.join(f'{k} {record[k]:.2f}%' for k in ('val', 'test') if k in record)
+        print(f"{spec['key']}: {scores} ({record['wall_seconds']:.0f} s)", flush=True)
+
+    def values(self, stage: str, row: str, split: str, seeds) -> List[float]:
+        keys = [f'{stage}/{row}/seed{s}' for s in seeds]
+        return [self.results[k][split] for k in keys if k in self.results]
+
+
+def specs_for(stage: str, rows: Dict[str, dict], seeds, work_dir: Path, test: bool) -> List[dict]:
+    specs = []
+    for row, spec in rows.items():
+        for seed in seeds:
+            slug = ''.join(c if c.isalnum() else '_' for c in row).strip('_')
+            specs.append(dict(copy.deepcopy(spec), key=f'{stage}/{row}/seed{seed}', seed=seed,
+                              work_dir=str(work_dir / stage / f'{slug}_seed{seed}'),
+                              with_test=test))
+    return specs
+
+
+def mentor_specs(seeds, work_dir: Path) -> List[dict]:
+    specs = []
+    for name, mentor in mentor_runs().items():
+        for seed in seeds:
+            where = mentor['checkpoint_dir'] if seed == 0 else str(
+                work_dir / 'mentors' / f'{name}_seed{seed}')
+            specs.append(dict(config=mentor['config'], key=f'mentors/{name}/seed{seed}',
+                              seed=seed, work_dir=where, with_test=True))
+    return specs
+
+
+def chosen_temperatures(bench: 'Bench', seeds) -> Optional[Dict[str, float]]:
+    """Each family's T0 with the best mean val top-1 in the grid (None until it has run)."""
+    chosen = {}
+    for family in FAMILIES:
+        means = {}
+        for t0 in TEMPERATURES:
+            values = bench.values('choices', f'{family}, T0 {t0:g}', 'val', seeds)
+            if len(values) < len(seeds):
+                return None
+            means[t0] = statistics.mean(values)
+        chosen[family] = max(means, key=means.get)
+    return chosen
+
+
+# ------------------------------------------------------------------------------------------
+# Report
+
+
+def mean_std(values: List[float]) -> str:
+    if not values:
+        return 'not run'
+    if len(values) == 1:
+        return f'{values[0]:.2f} (1 seed)'
     return f'{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}'
+
+
+def report(bench: 'Bench', seeds, choice_seeds) -> str:
+    temperatures = chosen_temperatures(bench, choice_seeds)
+    lines = [f'Fashion-MNIST, ResNet-8 student; top-1 (%), mean ± std over seeds {list(seeds)}; '
+             f'T0 chosen on val: {temperatures}.', '',
+             '| model | val | test | training (s), mean |', '| --- | --- | --- | --- |']
+    for name in mentor_runs():
+        lines.append(_row(bench, 'mentors', name, seeds, f'mentor {name} alone'))
+    rows = table_rows(temperatures) if temperatures else {}
+    for row in rows:
+        lines.append(_row(bench, 'table', row, seeds, row))
+    lines += ['', 'Paired differences, test top-1 on the same seeds (points): ClassroomKD of the '
+              'same classroom minus each row, mean ± std.', '',
+              '| row | ClassroomKD minus row | seeds |', '| --- | --- | --- |']
+    for prefix in ('', WEAK):
+        reference = prefix + 'ClassroomKD'
+        for row in rows:
+            same_classroom = row.startswith(WEAK) == bool(prefix) or row in SHARED_ROWS
+            if row == reference or not same_classroom:
+                continue
+            diffs = []
+            for seed in seeds:
+                a, b = (bench.results.get(f'table/{r}/seed{seed}') for r in (reference, row))
+                if a and b:
+                    diffs.append(a['test'] - b['test'])
+            if diffs:
+                lines.append(f'| {reference} − {row} | {mean_std(diffs)} | {len(diffs)} |')
+    lines += ['', f'Validation grid behind the choices (val top-1, seeds {list(choice_seeds)}):',
+              '', '| run | val |', '| --- | --- |']
+    for row in choice_rows():
+        values = bench.values('choices', row, 'val', choice_seeds)
+        if values:
+            lines.append(f'| {row} | {mean_std(values)} |')
+    return '\n'.join(lines)
+
+
+def _row(bench: 'Bench', stage: str, row: str, seeds, label: str) -> str:
+    val = bench.values(stage, row, 'val', seeds)
+    test = bench.values(stage, row, 'test', seeds)
+    keys = [f'{stage}/{row}/seed{s}' for s in seeds]
+    times = [bench.results[k]['train_seconds'] for k in keys if k in bench.results]
+    time_text = f'{statistics.mean(times):.0f}' if times else ''
+    return f'| {label} | {mean_std(val)} | {mean_std(test)} | {time_text} |'
+
+
+# ------------------------------------------------------------------------------------------
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument('--runs', nargs='+', default=DEFAULT_RUNS, choices=list(RUNS))
-    parser.add_argument('--work-dir', default=str(ROOT / 'work_dirs' / 'benchmark_accuracy'))
-    parser.add_argument('--out', help='also write the Markdown table to this file')
+    parser.add_argument('--stages', nargs='*', default=['mentors', 'choices', 'table'],
+                        choices=['mentors', 'choices', 'table'])
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
+    parser.add_argument('--choice-seeds', type=int, nargs='+', default=[0, 1])
+    parser.add_argument('--jobs', type=int, default=1)
+    parser.add_argument('--work-dir', type=Path, default=ROOT / 'work_dirs' / 'benchmark_fmnist')
+    parser.add_argument('--out', type=Path, help='also write the report to this file')
+    parser.add_argument('--worker', help=argparse.SUPPRESS)
     args = parser.parse_args()
-    MMLogger.get_instance('mmengine', log_level=logging.WARNING)
+    if args.worker:
+        print(json.dumps(run_one(json.loads(args.worker))))
+        return
+    from classroomkd_plugin.datasets.fashion_mnist import prepare_fashion_mnist
+    prepare_fashion_mnist(ROOT / 'data' / 'fashion_mnist')
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    bench = Bench(args.work_dir, args.jobs)
     start = time.time()
-    train_mentors()
-
-    rows = []
-    for name in args.runs:
-        results = []
-        for seed in args.seeds:
-            results.append(run(name, seed, Path(args.work_dir)))
-            print(f'{name}, seed {seed}: val {results[-1]["val"]:.2f}%, '
-                  f'test {results[-1]["test"]:.2f}% ({time.time() - start:.0f} s)', flush=True)
-        rows.append((name, [r['val'] for r in results], [r['test'] for r in results]))
-
-    table = [f'Digits, ResNet-8 student, seeds {args.seeds}: top-1 accuracy (%), mean ± std', '',
-             '| method | val | test |', '| --- | --- | --- |']
-    table += [f'| {name} | {mean_std(val)} | {mean_std(test)} |' for name, val, test in rows]
-    text = '\n'.join(table)
+    for stage in args.stages:
+        if stage == 'mentors':  # seed 0 first: the classrooms are taught by it
+            bench.run_all(mentor_specs([s for s in args.seeds if s == 0], args.work_dir))
+            bench.run_all(mentor_specs([s for s in args.seeds if s != 0], args.work_dir))
+        elif stage == 'choices':
+            bench.run_all(specs_for('choices', choice_rows(), args.choice_seeds, args.work_dir,
+                                    test=False))
+        else:
+            temperatures = chosen_temperatures(bench, args.choice_seeds)
+            if temperatures is None:
+                sys.exit('run the choices stage first: the table uses the T0 it chooses')
+            bench.run_all(specs_for('table', table_rows(temperatures), args.seeds,
+                                    args.work_dir, test=True))
+    text = report(bench, args.seeds, args.choice_seeds)
     print('\n' + text + f'\n\n({time.time() - start:.0f} s)')
     if args.out:
-        Path(args.out).write_text(text + '\n')
+        args.out.write_text(text + '\n')
 
 
 if __name__ == '__main__':

@@ -4,6 +4,8 @@ import numpy as np
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
 
+from .label_noise import replace_labels
+
 SPLITS = {'train': (0.0, 0.7), 'val': (0.7, 0.8), 'test': (0.8, 1.0)}
 
 
@@ -42,11 +44,7 @@ class Digits(BaseDataset):
         start, end = (int(round(f * len(order))) for f in SPLITS[self.split])
         index = order[start:end]
         images = (digits.images[index] * (255 / 16)).round().astype(np.uint8)
-        labels = digits.target[index].copy()
-        if self.label_noise > 0:
-            rng = np.random.RandomState(self.seed)
-            noisy = rng.rand(len(labels)) < self.label_noise
-            labels[noisy] = (labels[noisy] + rng.randint(1, 10, noisy.sum())) % 10
+        labels = replace_labels(digits.target[index], self.label_noise, 10, self.seed)
         return [
             dict(img=np.repeat(image[..., None], 3, axis=2), gt_label=int(label))
             for image, label in zip(images, labels)

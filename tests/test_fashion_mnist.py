@@ -1,0 +1,159 @@
+"""Fashion-MNIST: the data step's sources in order, its checks and its error, and the split."""
+import gzip
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import load_tool, save_random_checkpoint
+
+from classroomkd_plugin.datasets.fashion_mnist import (FashionMNISTSplit,
+                                                       FashionMNISTUnavailable,
+                                                       prepare_fashion_mnist)
+
+CONTENT = {'images': b'the images', 'labels': b'the labels'}
+EXPECTED = {name: (len(data), hashlib.sha256(data).hexdigest()) for name, data in CONTENT.items()}
+
+
+def write(folder: Path, packed: bool = True, corrupt: str = '') -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in CONTENT.items():
+        data = b'x' + data[1:] if name == corrupt else data
+        if packed:
+            (folder / f'{name}.gz').write_bytes(gzip.compress(data))
+        else:
+            (folder / name).write_bytes(data)
+    return folder
+
+
+def never(*args):
+    raise AssertionError('this source must not be tried')
+
+
+def prepare(root, debian_dir, install=never, download=never, log=never):
+    return prepare_fashion_mnist(root, debian_dir, install, download, EXPECTED, log)
+
+
+def test_a_good_copy_in_place_is_used_and_nothing_else_tried(tmp_path):
+    root = write(tmp_path / 'data', packed=False)
+    assert prepare(root, tmp_path / 'no_debian') == root
+
+
+def test_a_corrupt_copy_is_replaced_from_the_debian_package(tmp_path):
+    root = write(tmp_path / 'data', packed=False, corrupt='images')
+    debian = write(tmp_path / 'debian')
+    said = []
+    prepare(root, debian, log=said.append)
+    assert (root / 'images').read_bytes() == CONTENT['images']
+    assert said == [f'Fashion-MNIST: {root} from the Debian package (copied from {debian})']
+
+
+def test_apt_installs_the_package_when_it_is_absent(tmp_path):
+    debian = tmp_path / 'debian'
+    said = []
+    prepare(tmp_path / 'data', debian, install=lambda: write(debian) and 'installed',
+            log=said.append)
+    assert (tmp_path / 'data' / 'labels').read_bytes() == CONTENT['labels']
+    assert 'apt-get install dataset-fashion-mnist' in said[0]
+
+
+def test_mmpretrain_download_comes_last(tmp_path):
+    root = tmp_path / 'data'
+    said = []
+    prepare(root, tmp_path / 'debian', install=lambda: 'no apt-get on this system',
+            download=lambda where: write(where, packed=False) and 'downloaded', log=said.append)
+    assert said == [f"Fashion-MNIST: {root} from MMPretrain's download (downloaded)"]
+
+
+def test_when_nothing_works_one_error_says_what_each_source_said_and_how_to_get_the_files(
+        tmp_path):
+    root = tmp_path / 'data'
+    with pytest.raises(FashionMNISTUnavailable) as error:
+        prepare(root, tmp_path / 'debian', install=lambda: 'not root: apt-get install '
+                'dataset-fashion-mnist needs sudo',
+                download=lambda where: 'download failed: URLError: no network')
+    message = str(error.value)
+    assert 'images is missing' in message
+    assert f'{tmp_path / "debian"} does not exist' in message
+    assert 'needs sudo' in message
+    assert 'URLError: no network' in message
+    assert 'github.com/zalandoresearch/fashion-mnist' in message
+    assert f'un-gzip them into {root}' in message
+    assert 'apt-get install dataset-fashion-mnist' in message
+
+
+def test_a_wrong_checksum_is_caught_even_at_the_right_size(tmp_path):
+    root = write(tmp_path / 'data', packed=False, corrupt='labels')
+    with pytest.raises(FashionMNISTUnavailable, match='labels has the wrong SHA-256'):
+        prepare(root, tmp_path / 'debian', install=lambda: 'no apt-get',
+                download=lambda where: 'download failed')
+
+
+def test_the_splits_of_the_real_files(fashion_mnist_root):
+    """Validation is held out of the training images; test is the official test set."""
+    def load(split, **kwargs):
+        dataset = FashionMNISTSplit(data_root=str(fashion_mnist_root), split=split, **kwargs)
+        images = np.stack([dataset.get_data_info(i)['img'] for i in range(len(dataset))])
+        labels = np.array([dataset.get_data_info(i)['gt_label'] for i in range(len(dataset))])
+        return images, labels
+
+    train, val, test = (load(split) for split in ('train', 'val', 'test'))
+    assert [len(x[1]) for x in (train, val, test)] == [50000, 10000, 10000]
+    assert train[0].shape[1:] == (28, 28, 3)
+    seen = {image.tobytes() for image in train[0][:, :, :, 0]}
+    assert sum(image.tobytes() in seen for image in val[0][:, :, :, 0]) < 10  # duplicates only
+    # the official files: 6,000 training and 1,000 test images per class
+    assert np.bincount(np.concatenate([train[1], val[1]])).tolist() == [6000] * 10
+    assert np.bincount(test[1]).tolist() == [1000] * 10
+    noisy = load('train', subset=2000, label_noise=0.5, seed=3)
+    changed = noisy[1] != train[1][:2000]
+    assert (noisy[0] == train[0][:2000]).all() and 0.45 < changed.mean() < 0.55
+
+
+CONFIGS = Path('configs/cls/fashion_mnist')
+
+
+# the student, a mentor, the weak mentor and the classroom that holds every mentor
+@pytest.mark.parametrize('name', ['resnet8_fmnist', 'wrn_16_2_fmnist', 'resnet14_noisy_fmnist',
+                                  'classroom_resnet8_weak_fmnist'])
+def test_the_fashion_mnist_configs_train(name, fashion_mnist_root, tmp_path):
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    cfg = Config.fromfile(CONFIGS / f'{name}.py')
+    if cfg.model.type == 'ClassroomDistiller':
+        for mentor in cfg.model.mentors:
+            mentor.checkpoint = save_random_checkpoint(mentor.config,
+                                                       tmp_path / f'{mentor.name}.pth')
+        cfg.custom_hooks = [dict(type='ClassroomHook', interval=1)]
+    cfg.train_dataloader.dataset.subset = 64
+    cfg.train_cfg = dict(by_epoch=False, max_iters=2)
+    cfg.param_scheduler = None
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+    cfg.test_dataloader = cfg.test_cfg = cfg.test_evaluator = None
+    cfg.work_dir = str(tmp_path)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    scalars = runner.message_hub.log_scalars
+    assert np.isfinite(scalars['train/loss'].current())
+    if cfg.model.type == 'ClassroomDistiller':  # the weak classroom has all four mentors
+        assert {'train/classroom/r_wrn_16_2', 'train/classroom/r_resnet14_noisy'} <= set(scalars)
+
+
+def test_the_demo_table_and_its_sentence():
+    demo = load_tool('demo')
+    FASHION_MNIST, Result = demo.FASHION_MNIST, demo.Result
+    jobs = FASHION_MNIST.mentors + [FASHION_MNIST.student, FASHION_MNIST.classroom]
+    accuracies = [87.1, 86.0, 84.2, 80.5, 82.25]
+    results = [Result(job, acc, 10.0 * i, Path.cwd() / 'work_dirs' / job.config / job.checkpoint)
+               for i, (job, acc) in enumerate(zip(jobs, accuracies))]
+    text = demo.table(FASHION_MNIST, results).splitlines()
+    assert text[0] == 'Fashion-MNIST, test split of 10,000 images:'
+    assert text[4] == ('| wrn_16_2_fmnist | teacher | 87.10 | 0 | '
+                       'work_dirs/wrn_16_2_fmnist/iter_780.pth |')
+    assert text[-1].startswith('| classroom_resnet8_fmnist | student in the classroom | 82.25 |')
+    assert demo.verdict(results).startswith(
+        'On this run the student in the classroom ends 1.75 points above the student trained '
+        'alone on the same budget (82.25% against 80.50%; the teacher has 87.10%).')
+    worse = results[:-1] + [results[-1]._replace(accuracy=79.0)]
+    assert '1.50 points below' in demo.verdict(worse)
