@@ -58,7 +58,7 @@ def add_classroom_arguments(parser: argparse.ArgumentParser) -> None:
         elif isinstance(default, str):
             group.add_argument(flag, choices=CHOICES[name], help=text)
         else:
-            group.add_argument(flag, type=float, help=text)
+            group.add_argument(flag, type=float, metavar='VALUE', help=text)
 
 
 def _option_value(name: str, value):
