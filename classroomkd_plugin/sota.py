@@ -91,7 +91,7 @@ def classroom_options(args: argparse.Namespace) -> dict:
             f'--ori-loss-weight {args.ori_loss_weight}: ClassroomKD weighs the task loss by the '
             "student's performance w_s on each batch, not by a fixed weight; leave it at 1 and "
             'weigh the distillation with --kd-loss-weight')
-    kwargs = dict(args.kd_loss_kwargs or {})
+    kwargs = dict(getattr(args, 'kd_loss_kwargs', None) or {})  # older versions lack it
     if 'distill_weight' in kwargs:
         raise ValueError('--kd-loss-kwargs distill_weight: give the distillation weight as '
                          '--kd-loss-weight')
