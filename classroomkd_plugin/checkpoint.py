@@ -75,7 +75,11 @@ def load_mentor_checkpoint(model: nn.Module, checkpoint: str, name: str) -> None
         loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
     except Exception as error:
         raise RuntimeError(f'{where} could not be loaded: {error}') from error
-    state = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else loaded
+    state = loaded
+    # the weights sit under 'state_dict' (MMEngine) or 'model' (CRD, image_classification_sota)
+    if isinstance(loaded, dict):
+        state = next((loaded[key] for key in ('state_dict', 'model')
+                      if isinstance(loaded.get(key), dict)), loaded)
     if not isinstance(state, dict):
         raise ValueError(f'{where} holds no state dict')
     if all(key.startswith('module.') for key in state):  # saved from a DDP-wrapped model
