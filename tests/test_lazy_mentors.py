@@ -47,6 +47,47 @@ def test_schedule_skips_silent_mentors_between_checks_and_rejoins():
     assert schedule.pop_counts(['a', 'b', 'c']) == {}
 
 
+def test_skipped_mentor_ranks_on_its_last_performance_and_cannot_teach():
+    from classroomkd_plugin.core import ClassroomSettings, ClsLogits, plan_classroom
+    labels = torch.tensor([0, 0])
+    # log-probabilities of the true class: student log 0.5, peer log 0.8 on both samples
+    student = torch.tensor([[0.5, 0.5], [0.5, 0.5]]).log()
+    peer = torch.tensor([[0.8, 0.2], [0.8, 0.2]]).log()
+    previous = torch.tensor([[0.3], [0.9], [0.1]])  # the skipped teacher was last at w 0.9
+    plan, converted, _ = plan_classroom(ClsLogits(), student, [None, peer], [ClsLogits()] * 2,
+                                        labels, ClassroomSettings(), previous=previous)
+    # the student and the peer now, the teacher as last seen; r = 2 w / (0.5 + 0.9 + 0.8)
+    torch.testing.assert_close(plan.performance[:, 0], torch.tensor([0.5, 0.9, 0.8]))
+    torch.testing.assert_close(plan.ranks[:, 0], torch.tensor([0.4545455, 0.8181818, 0.7272727]))
+    assert plan.active[:, 0].tolist() == [False, True]  # the teacher ranks above but did not run
+    assert plan.kd_weight[0, 0] == 0 and converted[0] is None
+    # t = 1 + 12 (w_m - w_s) / w_m: the skipped teacher's as the eager classroom would set it
+    torch.testing.assert_close(plan.temperature[:, 0], torch.tensor([6.3333333, 5.5]))
+
+
+def test_processes_that_skipped_a_mentor_rank_as_those_that_ran_it():
+    """sync_ranking: a mentor is scored on the samples of the processes that ran it."""
+    from classroomkd_plugin.core import performance
+    valid, finite = torch.ones(2, dtype=torch.bool), torch.ones(3, 2, dtype=torch.bool)
+    previous = torch.tensor([[0.0], [0.7], [0.6]])
+    # process 0 ran mentor 1 (log scores -1 and -3) and skipped mentor 2; process 1 skipped
+    # both mentors; rows of skipped mentors are zeros
+    shards = [(torch.tensor([[-0.5, -0.5], [-1.0, -3.0], [0.0, 0.0]]),
+               torch.tensor([True, True, False])),
+              (torch.tensor([[-1.5, -0.5], [0.0, 0.0], [0.0, 0.0]]),
+               torch.tensor([True, False, False]))]
+    sent = {}
+    for rank, (scores, ran) in enumerate(shards):  # what each process contributes
+        performance(scores, valid, finite, all_reduce=lambda x, rank=rank: sent.setdefault(
+            rank, x), ran=ran, previous=previous)
+    for rank, (scores, ran) in enumerate(shards):
+        w, usable = performance(scores, valid, finite, all_reduce=lambda x: sent[0] + sent[1],
+                                ran=ran, previous=previous)
+        # student: mean of 4 samples; mentor 1: of process 0's 2; mentor 2: as last seen
+        torch.testing.assert_close(w[:, 0], torch.tensor([0.4723666, 0.1353353, 0.6]))
+        assert usable[:, 0].all()
+
+
 class PendingCopy:
     """An event whose copy lands when the test says so."""
 
