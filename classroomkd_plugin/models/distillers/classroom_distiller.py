@@ -128,8 +128,7 @@ class ClassroomDistiller(BaseModel):
         self.mentor_channels_last = mentor_channels_last
         self.mentor_compile = mentor_compile
         self._mentor_passes = None
-        self.lazy_mentors = (LazyMentors(len(self.mentors), lazy_mentors)
-                             if lazy_mentors else None)
+        self.lazy_mentors = LazyMentors(len(mentors), lazy_mentors) if lazy_mentors else None
         self._stats: Dict[str, Tensor] = {}
         self._stats_count = 0
 
