@@ -88,6 +88,27 @@ def test_pose_objective_with_conversions_is_one_graph():
     assert torch.isfinite(student[0].grad).all()
 
 
+def test_pose_objective_with_a_skipped_lazy_mentor_is_one_graph():
+    torch._dynamo.reset()
+    heatmap, simcc = HeatmapRep('kl'), SimCCRep(beta=10.0)
+    targets = PoseTargets(torch.rand(2, 17, 2) * 40, torch.ones(2, 17), torch.full((17, ), 0.07),
+                          (48, 64))
+
+    def step(student, mentor_simcc, previous):
+        result = classroom_objective(simcc, student, [None, mentor_simcc], [heatmap, simcc],
+                                     targets, lambda weight: student[0].sum(),
+                                     ClassroomSettings(), previous=previous)
+        return result.loss_task + result.loss_kd, result.plan
+
+    compiled = torch.compile(step, fullgraph=True, backend='eager')
+    student = (torch.randn(2, 17, 96, requires_grad=True), torch.randn(2, 17, 128))
+    loss, plan = compiled(student, (torch.randn(2, 17, 96), torch.randn(2, 17, 128)),
+                          torch.tensor([[0.2], [0.9], [0.1]]))
+    loss.backward()
+    assert torch.isfinite(student[0].grad).all()
+    assert not plan.active[0].any() and plan.performance[1, 0] == 0.9
+
+
 @contextlib.contextmanager
 def host_transfers_forbidden():
     """Make every tensor-to-host conversion raise."""

@@ -75,6 +75,8 @@ def performance(log_scores: Tensor, valid: Tensor, finite: Tensor, granularity: 
     ok = finite & valid
     log_scores = torch.where(ok, log_scores, torch.zeros_like(log_scores))
     if granularity == 'sample':
+        if ran is not None:
+            raise ValueError("lazy mentors need granularity='batch'")
         return torch.where(ok, log_scores.exp(), torch.zeros_like(log_scores)), ok
     values = log_scores if mode == 'geometric' else torch.where(ok, log_scores.exp(), 0.0)
     num_valid = valid.sum().to(values.dtype).reshape(1)
