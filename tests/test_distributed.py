@@ -131,3 +131,24 @@ def test_pose_classroom_on_two_processes(tmp_path):
     assert len(rank0['iterations']) == 2 and 'r_rtmpose_t' in rank0['iterations'][0]
     assert rank0['iterations'] == rank1['iterations']
     assert rank0['param_checksum'] == rank1['param_checksum']
+
+
+def test_lazy_mentors_with_sync_ranking_run_the_same_mentors_everywhere(tmp_path,
+                                                                          digits_mentors):
+    """Decisions come from all-reduced statistics: both processes skip the same passes."""
+    import torch
+    mentors = [dict(m) for m in digits_mentors]
+    state = torch.load(mentors[1]['checkpoint'])
+    state['state_dict']['head.fc.bias'][3] += 30.0  # a peer below the student on every batch
+    mentors[1]['checkpoint'] = str(tmp_path / 'silent_peer.pth')
+    torch.save(state, mentors[1]['checkpoint'])
+    config = tmp_path / 'classroom_lazy.py'
+    config.write_text(f"""
+_base_ = ['{CLASSROOM}']
+model = dict(mentors={mentors!r}, lazy_mentors=2, distill_loss=dict(sync_ranking=True))
+train_dataloader = dict(batch_size=16, dataset=dict(indices=128))
+{PER_RANK}""")
+    rank0, rank1 = dist_train(config, tmp_path / 'work')
+    assert rank0['iterations'] == rank1['iterations']
+    assert [it['ran_resnet14'] for it in rank0['iterations']] == [1.0, 0.0, 1.0, 0.0]
+    assert rank0['param_checksum'] == rank1['param_checksum']

@@ -49,6 +49,25 @@ def test_classification_objective_is_one_graph(settings):
     assert torch.isfinite(student.grad).all()
 
 
+@pytest.mark.parametrize('temperature', ['mentoring', 'dtkd'])
+def test_objective_with_a_skipped_lazy_mentor_is_one_graph(temperature):
+    torch._dynamo.reset()
+    settings = ClassroomSettings(temperature=temperature)
+
+    def step(student, mentor, labels, previous):
+        result = classroom_objective(CLS, student, [mentor, None, mentor], [CLS] * 3, labels,
+                                     weighted_ce(student, labels), settings, previous=previous)
+        return result.loss_task + result.loss_kd, result.plan
+
+    compiled = torch.compile(step, fullgraph=True, backend='eager')
+    student = torch.randn(8, 10, requires_grad=True)
+    loss, plan = compiled(student, torch.randn(8, 10), torch.randint(0, 10, (8, )),
+                          torch.tensor([[0.1], [0.2], [0.9], [0.3]]))
+    loss.backward()
+    assert torch.isfinite(student.grad).all()
+    assert not plan.active[1].any() and plan.performance[2, 0] == 0.9
+
+
 def test_pose_objective_with_conversions_is_one_graph():
     torch._dynamo.reset()
     heatmap, simcc = HeatmapRep('kl'), SimCCRep(beta=10.0)
@@ -67,6 +86,27 @@ def test_pose_objective_with_conversions_is_one_graph():
                                                          torch.randn(2, 17, 128)))
     loss.backward()
     assert torch.isfinite(student[0].grad).all()
+
+
+def test_pose_objective_with_a_skipped_lazy_mentor_is_one_graph():
+    torch._dynamo.reset()
+    heatmap, simcc = HeatmapRep('kl'), SimCCRep(beta=10.0)
+    targets = PoseTargets(torch.rand(2, 17, 2) * 40, torch.ones(2, 17), torch.full((17, ), 0.07),
+                          (48, 64))
+
+    def step(student, mentor_simcc, previous):
+        result = classroom_objective(simcc, student, [None, mentor_simcc], [heatmap, simcc],
+                                     targets, lambda weight: student[0].sum(),
+                                     ClassroomSettings(), previous=previous)
+        return result.loss_task + result.loss_kd, result.plan
+
+    compiled = torch.compile(step, fullgraph=True, backend='eager')
+    student = (torch.randn(2, 17, 96, requires_grad=True), torch.randn(2, 17, 128))
+    loss, plan = compiled(student, (torch.randn(2, 17, 96), torch.randn(2, 17, 128)),
+                          torch.tensor([[0.2], [0.9], [0.1]]))
+    loss.backward()
+    assert torch.isfinite(student[0].grad).all()
+    assert not plan.active[0].any() and plan.performance[1, 0] == 0.9
 
 
 @contextlib.contextmanager
@@ -101,3 +141,19 @@ def test_the_distiller_loss_never_reads_a_tensor_on_the_host(digits_mentors):
     with pytest.raises(AssertionError, match='synchronisation'), host_transfers_forbidden():
         losses['loss_kd'].item()  # the check itself works
     assert model.pop_stats()  # statistics are read at the logging interval instead
+
+
+def test_lazy_mentors_decide_without_reading_a_tensor_on_the_host(digits_mentors):
+    from mmengine.registry import MODELS
+    from mmpretrain.structures import DataSample
+    model = MODELS.build(
+        dict(type='ClassroomDistiller', student='configs/cls/digits/resnet8_digits.py',
+             mentors=digits_mentors, lazy_mentors=2))
+    model.mentors[1].model.head.fc.bias.data[1] += 30.0  # below the student: skipped
+    samples = [DataSample().set_gt_label(0) for _ in range(4)]
+    inputs = torch.randn(4, 3, 16, 16)
+    with host_transfers_forbidden():
+        for _ in range(2):  # it runs on step 0 and is skipped on step 1
+            losses = model(inputs, samples, mode='loss')
+            sum(losses.values()).backward()
+    assert model.pop_stats()['ran_resnet14'] == 0.5

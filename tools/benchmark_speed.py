@@ -4,15 +4,25 @@ On the same batches, in one process, it times (a) the student's stock training s
 (forward, loss, backward, optimizer step), (b) each mentor's inference pass and (c) the
 distiller's training step, and reports the medians after warm-up, the ratio c / (a + sum b),
 and the peak working memory of (c) against (a) and the mentors' inference (memory above what
-the loaded models already hold: VmHWM on CPU, the allocator's peak on CUDA).
+the loaded models already hold: VmHWM on CPU, the allocator's peak on CUDA). With a mentor
+option (autocast, channels_last, compile, lazy mentors) the mentor passes (b) run with it, and
+the same distiller without options is timed too (c0): c / c0 is the option's effect on the step.
 
     python tools/benchmark_speed.py CONFIG [--batch-size 64] [--input-size 32 32]
-        [--mentor-autocast bfloat16] [--channels-last] [--rank-drift 200] [--device cuda]
+        [--mentor-autocast bfloat16] [--channels-last] [--mentor-compile]
+        [--lazy-mentors K [--silent NAME ...]] [--rank-drift 200] [--device cuda]
+
+Lazy mentors: which mentors a step runs depends on the ranks, so ``--silent`` scripts the
+schedule: the named mentors are reported silent on every check, the others teaching (the
+ranks are still computed). A lazy step's time is then the median of the steps that ran each
+set of mentors, weighted by how often that set ran over the timed steps (take ``--steps`` a
+multiple of K).
 
 Mentor checkpoints that are not local files are replaced by random weights (speed does not
 depend on the weights); inputs are synthetic batches with the student's targets.
 """
 import argparse
+import copy
 import json
 import os
 import re
@@ -22,10 +32,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Sequence
 
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import MODELS, DefaultScope
+
+PLAIN = 'classroom without options'
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import classroomkd_plugin  # noqa: E402,F401
@@ -44,6 +57,10 @@ def parse_args():
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--mentor-autocast', choices=['bfloat16', 'float16'])
     parser.add_argument('--channels-last', action='store_true')
+    parser.add_argument('--mentor-compile', action='store_true')
+    parser.add_argument('--lazy-mentors', type=int, metavar='K')
+    parser.add_argument('--silent', nargs='+', default=[], metavar='NAME',
+                        help='with --lazy-mentors: mentors whose checks report them silent')
     parser.add_argument('--rank-drift', type=int, default=0, metavar='BATCHES',
                         help='also report the mean |r difference| between mentors in float32 '
                         'and under --mentor-autocast over this many batches')
@@ -53,17 +70,46 @@ def parse_args():
     return parser.parse_args()
 
 
-def build_distiller(cfg: Config, args, workdir: Path):
+def mentor_options(args) -> dict:
+    return dict(mentor_autocast=args.mentor_autocast, mentor_channels_last=args.channels_last,
+                mentor_compile=args.mentor_compile, lazy_mentors=args.lazy_mentors)
+
+
+def build_distiller(cfg: Config, args, workdir: Path, options: dict):
     for mentor in cfg.model.mentors:
         if not Path(mentor.checkpoint).is_file():  # URLs too: this runs offline
             mentor_cfg, scope = load_model_config(mentor.config)
             model = build_model(mentor_cfg, scope or cfg.default_scope)
             mentor.checkpoint = str(workdir / f'{mentor.name}.pth')
             torch.save({'state_dict': model.state_dict()}, mentor.checkpoint)
-    cfg.model.mentor_autocast = args.mentor_autocast
-    cfg.model.mentor_channels_last = args.channels_last
+    cfg.model.update(options)
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         return MODELS.build(cfg.model).to(args.device).train()
+
+
+def script_lazy_mentors(distiller, silent: Sequence[str], device) -> list:
+    """Record which mentors each step runs; with ``silent``, report those mentors silent on
+    every check and the others teaching."""
+    lazy, names = distiller.lazy_mentors, distiller.mentor_names
+    unknown = set(silent) - set(names)
+    if unknown:
+        raise SystemExit(f'--silent: no mentor named {sorted(unknown)}; mentors: {names}')
+    select, observe, runs = lazy.select, lazy.observe, []
+
+    def recorded_select():
+        runs.append(tuple(select()))
+        return list(runs[-1])
+
+    lazy.select = recorded_select
+    if silent:
+        teaching = torch.tensor([[name not in silent] for name in names], device=device)
+
+        def scripted_observe(plan):
+            plan.active = teaching
+            observe(plan)
+
+        lazy.observe = scripted_observe
+    return runs
 
 
 def synthetic_batch(distiller, batch_size: int, input_size, device: str):
@@ -138,16 +184,22 @@ class PeakMemory:
 
 
 def prepare(args):
-    """The distiller and the three kinds of step, on one synthetic batch."""
+    """The distiller, the record of the lazy mentors' schedule (or None) and the kinds of
+    step, on one synthetic batch."""
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)
-    torch.manual_seed(0)
+    options = mentor_options(args)
     with tempfile.TemporaryDirectory() as workdir:
-        distiller = build_distiller(cfg, args, Path(workdir))
+        torch.manual_seed(0)
+        distiller = build_distiller(copy.deepcopy(cfg), args, Path(workdir), options)
+        plain = None
+        if any(options.values()):
+            torch.manual_seed(0)
+            plain = build_distiller(cfg, args, Path(workdir), {})
     inputs, samples = synthetic_batch(distiller, args.batch_size, args.input_size, args.device)
-    optimizer = torch.optim.SGD(distiller.student.parameters(), lr=1e-4, momentum=0.9)
+    runs = args.lazy_mentors and script_lazy_mentors(distiller, args.silent, inputs.device)
 
-    def train_step(model):
+    def train_step(model, optimizer):
         def step():
             losses = model(inputs, samples, mode='loss')
             loss, _ = model.parse_losses(losses)
@@ -157,22 +209,19 @@ def prepare(args):
 
         return step
 
-    def mentor_pass(mentor):
-        def run():
-            with torch.no_grad(), torch.autocast(inputs.device.type,
-                                                 getattr(torch, args.mentor_autocast or 'float32'),
-                                                 enabled=args.mentor_autocast is not None):
-                x = inputs.contiguous(memory_format=torch.channels_last) \
-                    if args.channels_last else inputs
-                mentor.outputs(x)
+    def mentor_pass(index):  # as the distiller runs it, with its options
+        run = [k == index for k in range(len(distiller.mentors))]
+        return lambda: distiller.teach(inputs, run)
 
-        return run
-
-    steps = {'student': train_step(distiller.student)}
-    steps.update({f'{type(m.model).__name__}[{name}]': mentor_pass(m)
-                  for name, m in zip(distiller.mentor_names, distiller.mentors)})
-    steps['classroom'] = train_step(distiller)
-    return distiller, steps, inputs
+    optimizer = torch.optim.SGD(distiller.student.parameters(), lr=1e-4, momentum=0.9)
+    steps = {'student': train_step(distiller.student, optimizer)}
+    steps.update({f'{type(m.model).__name__}[{name}]': mentor_pass(k)
+                  for k, (name, m) in enumerate(zip(distiller.mentor_names, distiller.mentors))})
+    steps['classroom'] = train_step(distiller, optimizer)
+    if plain is not None:
+        steps[PLAIN] = train_step(
+            plain, torch.optim.SGD(plain.student.parameters(), lr=1e-4, momentum=0.9))
+    return distiller, runs, steps, inputs
 
 
 def peak_memory(args, steps) -> dict:
@@ -190,7 +239,7 @@ def peak_memory(args, steps) -> dict:
 
 def main() -> None:
     args = parse_args()
-    distiller, steps, inputs = prepare(args)
+    distiller, runs, steps, inputs = prepare(args)
     if args.memory_only:
         for step in steps.values():  # warm-up
             step()
@@ -204,32 +253,53 @@ def main() -> None:
             if iteration >= args.warmup:
                 times[key].append(elapsed)
     median = {k: statistics.median(v) * 1000 for k, v in times.items()}
-    mentors = [k for k in steps if k not in ('student', 'classroom')]
-    memory = peak_memory(args, steps)
-
     results = dict(config=args.config, device=str(inputs.device), batch=args.batch_size,
-                   input=list(inputs.shape[-2:]), mentor_autocast=args.mentor_autocast,
-                   channels_last=args.channels_last, median_ms=median,
+                   input=list(inputs.shape[-2:]), **mentor_options(args))
+    if runs:
+        timed_runs = runs[args.warmup:]
+        median['classroom'] = weighted_median(times['classroom'], timed_runs) * 1000
+        results.update(silent=args.silent, mentor_passes_saved=1 - sum(map(sum, timed_runs)) /
+                       (len(timed_runs) * len(distiller.mentors)))
+    mentors = [k for k in steps if k not in ('student', 'classroom', PLAIN)]
+    memory = peak_memory(args, steps)
+    results.update(median_ms=median,
                    ratio=median['classroom'] / sum(median[k] for k in ['student', *mentors]),
                    peak_mib=memory,
                    memory_ratio=memory['classroom'] /
                    (memory['student'] + max(memory[k] for k in mentors)))
+    if PLAIN in median:
+        results['step_ratio'] = median['classroom'] / median[PLAIN]
     if args.rank_drift:
         results['rank_drift'] = rank_drift(distiller, args)
 
+    options = ', '.join(f'{k} {v}' for k, v in mentor_options(args).items() if v)
     print(f"{args.config} on {results['device']}, batch {args.batch_size}, input "
-          f"{results['input']}, mentor autocast {args.mentor_autocast}, channels_last "
-          f"{args.channels_last}")
+          f"{results['input']}, {options or 'no mentor options'}")
     print('| step | median ms | peak MiB |\n| --- | --- | --- |')
     for key in steps:
         print(f'| {key} | {median[key]:.1f} | {memory[key]:.0f} |')
+    if runs:
+        print(f"lazy mentors (silent: {', '.join(args.silent) or 'as ranked'}): "
+              f"{results['mentor_passes_saved']:.1%} of the mentor passes skipped; the "
+              'classroom time weighs the median of each set of mentors run by its frequency')
     print(f"ratio classroom / (student + mentors) = {results['ratio']:.3f}")
+    if PLAIN in median:
+        print(f"ratio classroom / {PLAIN} = {results['step_ratio']:.3f}")
     print(f"peak memory classroom / (student + largest mentor) = {results['memory_ratio']:.3f}")
     if 'rank_drift' in results:
         print(f"mean |r(float32) - r({args.mentor_autocast})| over {args.rank_drift} batches "
               f"= {results['rank_drift']:.2e}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+def weighted_median(times: Sequence[float], runs: Sequence[tuple]) -> float:
+    """The median time of the steps that ran each set of mentors, weighted by how often
+    that set ran."""
+    groups = {}
+    for elapsed, run in zip(times, runs):
+        groups.setdefault(run, []).append(elapsed)
+    return sum(len(group) * statistics.median(group) for group in groups.values()) / len(times)
 
 
 @torch.no_grad()

@@ -43,44 +43,67 @@ def _per_sample(x: Tensor, num_samples: int) -> Tensor:
 
 
 @torch.no_grad()
-def plan_classroom(rep: Representation, student: Output, mentors: Sequence[Output],
+def plan_classroom(rep: Representation, student: Output, mentors: Sequence[Optional[Output]],
                    mentor_reps: Sequence[Representation], targets,
                    settings: ClassroomSettings,
-                   all_reduce: Optional[Callable[[Tensor], Tensor]] = None):
+                   all_reduce: Optional[Callable[[Tensor], Tensor]] = None,
+                   previous: Optional[Tensor] = None):
     """Score every model, rank the classroom and convert the mentors into the student's
     representation. Nothing here carries a gradient.
 
-    Returns the plan, the converted mentor outputs and the [K] non-finite flags.
+    Lazy mentors: with ``previous`` ([1 + K, 1], each model's last performance, from
+    ``plan.performance``), a mentor whose output is None did not run on this batch: it is
+    ranked on its last performance and cannot teach.
+
+    Returns the plan, the converted mentor outputs (None where a mentor did not run) and the
+    [K] non-finite flags.
     """
     log_scores, valid = rep.log_score(student, targets)
     finite, converted, all_scores = [finite_per_sample(student)], [], [log_scores]
     for out, source in zip(mentors, mentor_reps):
+        if out is None:  # a placeholder row that ``performance`` leaves out
+            finite.append(torch.ones_like(valid))
+            all_scores.append(torch.zeros_like(log_scores))
+            converted.append(None)
+            continue
         finite.append(finite_per_sample(out))
         out = zero_nonfinite(out)
         all_scores.append(source.log_score(out, targets)[0])
         converted.append(rep.convert(out, source, like=student))
     finite = torch.stack(finite)
     log_scores = torch.stack(all_scores)
+    ran = None
+    if previous is not None:  # fills, not a copy from the host: nothing waits
+        ran = torch.stack([valid.new_ones(())] +
+                          [valid.new_full((), out is not None) for out in mentors])
     w, usable = performance(log_scores, valid, finite, settings.granularity,
-                            settings.performance, all_reduce)
+                            settings.performance, all_reduce, ran, previous)
     # DTKD's temperatures and CA-MKD's weights are per sample (as in their papers), also
     # when the ranking is per batch
     sample_sharpness = None
     if settings.temperature == 'dtkd':
-        sample_sharpness = torch.stack([rep.sharpness(out) for out in (student, *converted)])
+        sample_sharpness = torch.stack([
+            rep.sharpness(out) if out is not None else torch.zeros_like(log_scores[0])
+            for out in (student, *converted)
+        ])
     sample_log_scores = torch.where(finite & valid, log_scores, 0.0)
     plan = make_plan(w, usable, settings.strategy, settings.ranking, settings.base_temperature,
                      settings.knowledge_filtering, settings.mentoring, settings.temperature,
                      sample_sharpness, settings.drop_rate, sample_log_scores)
+    if ran is not None:
+        plan.active = plan.active & ran[1:, None]
+        plan.kd_weight = torch.where(plan.active, plan.kd_weight, 0.0)
+    plan.performance = w
     return plan, converted, ~finite[1:].all(1)
 
 
-def classroom_objective(rep: Representation, student: Output, mentors: Sequence[Output],
+def classroom_objective(rep: Representation, student: Output,
+                        mentors: Sequence[Optional[Output]],
                         mentor_reps: Sequence[Representation], targets,
                         task_loss: Callable[[Optional[Tensor]], Tensor],
                         settings: ClassroomSettings,
-                        all_reduce: Optional[Callable[[Tensor], Tensor]] = None
-                        ) -> ClassroomResult:
+                        all_reduce: Optional[Callable[[Tensor], Tensor]] = None,
+                        previous: Optional[Tensor] = None) -> ClassroomResult:
     """Weighted task loss and ClassroomKD term of one batch.
 
     Args:
@@ -93,18 +116,21 @@ def classroom_objective(rep: Representation, student: Output, mentors: Sequence[
             term scaled by ``sample_weight`` ([N]; ``None`` scales nothing).
         settings: the strategy and its switches.
         all_reduce: sums a tensor over processes, to rank on the global batch.
+        previous: lazy mentors, see ``plan_classroom``: None in ``mentors`` marks a mentor
+            that did not run on this batch.
     """
     if not mentors:
         loss = task_loss(None)
         return ClassroomResult(loss, loss.new_zeros(()), None,
                                torch.zeros(0, dtype=torch.bool, device=loss.device))
     plan, converted, nonfinite = plan_classroom(rep, student, mentors, mentor_reps, targets,
-                                                settings, all_reduce)
+                                                settings, all_reduce, previous)
     num_samples = parts(student)[0].shape[0]
     t_student = _per_sample(plan.student_temperature, num_samples)
     t_mentor = _per_sample(plan.temperature, num_samples)
     kd = torch.stack([
         rep.kd(student, out, t_student[k], t_mentor[k], targets)
+        if out is not None else t_student.new_zeros(num_samples)  # weight 0: did not run
         for k, out in enumerate(converted)
     ])
     kd_weight = _per_sample(plan.kd_weight, num_samples)

@@ -33,6 +33,8 @@ class Plan:
         student_temperature: temperature of the student's distribution in that term, shaped
             as ``temperature`` (equal to it except for DTKD).
         active: whether each mentor teaches, shaped as ``kd_weight``.
+        performance: [1 + K, G] the performances w the ranks come from (``plan_classroom``
+            sets it).
     """
     ranks: Tensor
     task_weight: Tensor
@@ -40,11 +42,14 @@ class Plan:
     temperature: Tensor
     student_temperature: Tensor
     active: Tensor
+    performance: Optional[Tensor] = None
 
 
 def performance(log_scores: Tensor, valid: Tensor, finite: Tensor, granularity: str = 'batch',
                 mode: str = 'geometric',
-                all_reduce: Optional[Callable[[Tensor], Tensor]] = None) -> Tuple[Tensor, Tensor]:
+                all_reduce: Optional[Callable[[Tensor], Tensor]] = None,
+                ran: Optional[Tensor] = None,
+                previous: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
     """Each model's performance w and whether it may take part in the ranking.
 
     Args:
@@ -57,6 +62,11 @@ def performance(log_scores: Tensor, valid: Tensor, finite: Tensor, granularity: 
             matters for batch granularity.
         all_reduce: optional sum over processes of a 1-D tensor, applied to the batch
             statistics so that every process ranks on the global batch.
+        ran: lazy mentors (batch granularity): [C] bool, the models that ran on this batch;
+            the rows of the others hold zeros. A model is scored on the samples of the
+            processes that ran it.
+        previous: with ``ran``, [C, 1] the performance to give a model that no process ran
+            (its last measured one; usable when above 0).
 
     Returns:
         w: [C, G] performance, 0 where the model cannot take part.
@@ -65,21 +75,30 @@ def performance(log_scores: Tensor, valid: Tensor, finite: Tensor, granularity: 
     ok = finite & valid
     log_scores = torch.where(ok, log_scores, torch.zeros_like(log_scores))
     if granularity == 'sample':
+        if ran is not None:
+            raise ValueError("lazy mentors need granularity='batch'")
         return torch.where(ok, log_scores.exp(), torch.zeros_like(log_scores)), ok
     values = log_scores if mode == 'geometric' else torch.where(ok, log_scores.exp(), 0.0)
     num_valid = valid.sum().to(values.dtype).reshape(1)
+    if ran is not None:  # [C]: how many samples scored each model
+        num_valid = num_valid * ran
     num_bad = (valid & ~finite).sum(1).to(values.dtype)
     stats = torch.cat([values.sum(1), num_bad, num_valid])
     if all_reduce is not None:
         stats = all_reduce(stats)
-    count = stats[-1].clamp_min(1.0)
     num_models = log_scores.shape[0]
+    count = stats[2 * num_models:]
     # A model with any non-finite output sits the whole batch out; its sum then lacks those
     # samples, so it is not used.
-    mean = stats[:num_models] / count
+    mean = stats[:num_models] / count.clamp_min(1.0)
     w = mean.exp() if mode == 'geometric' else mean
-    usable = (stats[num_models:2 * num_models] == 0) & (stats[-1] > 0)
-    return torch.where(usable, w, 0.0)[:, None], usable[:, None]
+    usable = (stats[num_models:2 * num_models] == 0) & (count > 0)
+    w = torch.where(usable, w, 0.0)
+    if ran is not None:
+        kept = ~ran & (count == 0)
+        w = torch.where(kept, previous[:, 0], w)
+        usable = torch.where(kept, previous[:, 0] > 0, usable)
+    return w[:, None], usable[:, None]
 
 
 def rank_scores(w: Tensor, usable: Tensor, ranking: str = 'weighted') -> Tensor:

@@ -9,7 +9,9 @@ from mmengine.registry import HOOKS
 
 @HOOKS.register_module()
 class ClassroomHook(Hook):
-    """Logs the classroom: r_s and every mentor's rank, temperature and active fraction.
+    """Logs the classroom: r_s and every mentor's rank, temperature and active fraction
+    (with lazy mentors, also the fraction of steps each mentor ran, ``ran_<name>``, and of
+    mentor passes skipped, ``mentor_passes_saved``).
 
     The distiller sums these on the device; this hook reads them once per logging interval
     (so no training step waits for the device) and hands the interval means to the

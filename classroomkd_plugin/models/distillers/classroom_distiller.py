@@ -10,6 +10,7 @@ from torch import Tensor
 
 from classroomkd_plugin.checkpoint import load_mentor_checkpoint
 from classroomkd_plugin.models.adapters import TaskAdapter, adapter_for
+from .lazy_mentors import LazyMentors
 
 ModelConfig = Union[str, dict]
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -51,10 +52,11 @@ class ClassroomDistiller(BaseModel):
     `Classroom-Inspired Multi-Mentor Distillation with Adaptive Learning Strategies
     <https://arxiv.org/abs/2409.20237>`_ (Sarode et al.).
 
-    Training runs the student and every mentor on each batch and minimises
-    ``distill_loss``; prediction (val, test, inference) runs the student alone. Mentors are
-    kept outside the module tree: always in eval mode, never in the optimizer, in DDP or in
-    checkpoints; each loads its own checkpoint strictly when the distiller is built.
+    Training runs the student and every mentor on each batch (with ``lazy_mentors``, the
+    mentors that teach, and the others now and then) and minimises ``distill_loss``;
+    prediction (val, test, inference) runs the student alone. Mentors are kept outside the
+    module tree: always in eval mode, never in the optimizer, in DDP or in checkpoints; each
+    loads its own checkpoint strictly when the distiller is built.
 
     Args:
         student (str | dict): the student's model: a config file, a scoped config path
@@ -68,6 +70,13 @@ class ClassroomDistiller(BaseModel):
         mentor_autocast (str, optional): run the mentors under autocast in 'bfloat16' or
             'float16'. Defaults to None (the training precision).
         mentor_channels_last (bool): run the mentors in channels_last memory format.
+        mentor_compile (bool): run the mentors' inference through ``torch.compile``, on
+            CUDA with CUDA graphs (the mentors' shapes are static). Defaults to False.
+        lazy_mentors (int, optional): k >= 2: a mentor that did not teach on its last check
+            runs only every k-th step, to be ranked again, and is skipped in between (ranked
+            on its last performance, silent); it runs on every step again once a check ranks
+            it at or above the student. Needs ClassroomKD with Knowledge Filtering and batch
+            granularity. Defaults to None (every mentor runs on every step).
         data_preprocessor (dict, optional): replaces the student's data preprocessor.
         init_cfg (dict, optional): initialisation config of the student.
     """
@@ -79,6 +88,8 @@ class ClassroomDistiller(BaseModel):
                  keypoint_sigmas: Optional[Sequence[float]] = None,
                  mentor_autocast: Optional[str] = None,
                  mentor_channels_last: bool = False,
+                 mentor_compile: bool = False,
+                 lazy_mentors: Optional[int] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
@@ -88,9 +99,13 @@ class ClassroomDistiller(BaseModel):
         self.distill_loss = MODELS.build(distill_loss)
         strategy = self.distill_loss.settings.strategy
         _check_mentor_list(mentors, strategy)
+        _check_lazy_mentors(lazy_mentors, self.distill_loss.settings)
         if mentor_autocast not in (None, *AUTOCAST_DTYPES):
             raise ClassroomError(f'ClassroomDistiller: mentor_autocast={mentor_autocast!r} is '
                                  f'not one of None, {sorted(AUTOCAST_DTYPES)}')
+        if not isinstance(mentor_compile, bool):
+            raise ClassroomError(f'ClassroomDistiller: mentor_compile={mentor_compile!r}: give '
+                                 'True or False (the compile mode follows the device)')
 
         student_cfg, scope = load_model_config(student)
         if data_preprocessor is not None:
@@ -111,6 +126,9 @@ class ClassroomDistiller(BaseModel):
             for m in _taught_by(mentors, strategy))
         self.mentor_autocast = mentor_autocast
         self.mentor_channels_last = mentor_channels_last
+        self.mentor_compile = mentor_compile
+        self._mentor_passes = None
+        self.lazy_mentors = LazyMentors(len(mentors), lazy_mentors) if lazy_mentors else None
         self._stats: Dict[str, Tensor] = {}
         self._stats_count = 0
 
@@ -153,18 +171,30 @@ class ClassroomDistiller(BaseModel):
         return self.student(inputs, data_samples, mode=mode)
 
     @torch.no_grad()
-    def teach(self, inputs: Tensor) -> List:
-        """Every mentor's outputs on a batch (eval mode, no gradient)."""
+    def teach(self, inputs: Tensor, run: Optional[Sequence[bool]] = None) -> List:
+        """Every mentor's outputs on a batch (eval mode, no gradient); None for the mentors
+        that ``run`` leaves out."""
         if self.mentor_channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
+        run = run or [True] * len(self.mentors)
         with torch.autocast(inputs.device.type, AUTOCAST_DTYPES.get(self.mentor_autocast),
                             enabled=self.mentor_autocast is not None):
-            return [mentor.outputs(inputs) for mentor in self.mentors]
+            return [mentor_pass(inputs) if runs else None
+                    for mentor_pass, runs in zip(self.mentor_passes(inputs.device), run)]
+
+    def mentor_passes(self, device: torch.device) -> List:
+        """Each mentor's inference, compiled on first use with ``mentor_compile``."""
+        if not self.mentor_compile:
+            return [mentor.outputs for mentor in self.mentors]
+        if self._mentor_passes is None:
+            self._mentor_passes = [_compiled(mentor.outputs, device) for mentor in self.mentors]
+        return self._mentor_passes
 
     def loss(self, inputs: Tensor, data_samples: Sequence) -> Dict[str, Tensor]:
+        lazy = self.lazy_mentors
         # Mentors first: between the student's forward and backward they would evict the
         # student's activations from the caches (17% slower steps on CPU, measured).
-        mentor_outs = self.teach(inputs)
+        mentor_outs = self.teach(inputs, lazy and lazy.select())
         student_task = self.student_task
         student_out = student_task.outputs(inputs)
         targets = student_task.targets(data_samples)
@@ -174,7 +204,8 @@ class ClassroomDistiller(BaseModel):
 
         result = self.distill_loss(
             student_out, mentor_outs, targets, task_loss, student_task.rep,
-            [mentor.rep for mentor in self.mentors], self.mentor_names[:len(self.mentors)])
+            [mentor.rep for mentor in self.mentors], self.mentor_names[:len(self.mentors)],
+            lazy)
         losses = {key: value for key, value in result.items() if 'loss' in key}
         self._accumulate({key: value for key, value in result.items() if 'loss' not in key})
         return losses
@@ -188,13 +219,18 @@ class ClassroomDistiller(BaseModel):
 
     def pop_stats(self) -> Dict[str, float]:
         """Means of the statistics since the last call (one device synchronisation);
-        ``nonfinite_*`` are counts of batches."""
-        if not self._stats:
-            return {}
-        keys = list(self._stats)
-        values = torch.stack([self._stats[k] for k in keys]).tolist()
-        count, self._stats, self._stats_count = self._stats_count, {}, 0
-        return {k: v if k.startswith('nonfinite_') else v / count for k, v in zip(keys, values)}
+        ``nonfinite_*`` are counts of batches. With lazy mentors, also the fraction of steps
+        each mentor ran (``ran_*``) and of mentor passes skipped (``mentor_passes_saved``)."""
+        stats = {}
+        if self._stats:
+            keys = list(self._stats)
+            values = torch.stack([self._stats[k] for k in keys]).tolist()
+            count, self._stats, self._stats_count = self._stats_count, {}, 0
+            stats = {k: v if k.startswith('nonfinite_') else v / count
+                     for k, v in zip(keys, values)}
+        if self.lazy_mentors:
+            stats.update(self.lazy_mentors.pop_counts(self.mentor_names))
+        return stats
 
 
 def _check_mentor_list(mentors: Sequence[dict], strategy: str) -> None:
@@ -217,6 +253,45 @@ def _check_mentor_list(mentors: Sequence[dict], strategy: str) -> None:
             raise ClassroomError(f"mentor '{name}': names must not contain 'loss' (logged "
                                  'statistics with that word would be summed into the loss)')
         seen.add(name)
+
+
+def _check_lazy_mentors(check_every: Optional[int], settings) -> None:
+    if check_every is None:
+        return
+    if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 2:
+        raise ClassroomError(f'ClassroomDistiller: lazy_mentors={check_every!r}: give the '
+                             'number of steps k >= 2 between two checks of a silent mentor, '
+                             'or None')
+    why = None
+    if settings.strategy != 'classroom':
+        why = (f"strategy '{settings.strategy}' takes every mentor it runs on every batch; "
+               "only ClassroomKD's Knowledge Filtering silences mentors")
+    elif not settings.knowledge_filtering:
+        why = 'with knowledge_filtering=False every mentor teaches on every batch'
+    elif settings.granularity == 'sample':
+        why = ("granularity='sample' ranks the classroom on every sample: a mentor below the "
+               'student on one sample may teach another, so none is silent for a whole batch')
+    if why:
+        raise ClassroomError(f'ClassroomDistiller: lazy_mentors cannot skip any mentor: {why}')
+
+
+def _compiled(mentor_pass, device: torch.device):
+    """``torch.compile`` of a mentor's inference pass for ``mentor_compile``."""
+    # The mentors are frozen: freezing folds BatchNorm into the convolutions and prepacks
+    # their weights. CUDA graphs replay a pass in one launch; each call of a compiled pass
+    # starts a new graph generation, which reuses the previous outputs' memory, so those
+    # are copied out.
+    cudagraphs = device.type == 'cuda'
+    compiled = torch.compile(mentor_pass, dynamic=False,
+                             options={'freezing': True, 'triton.cudagraphs': cudagraphs})
+    if not cudagraphs:
+        return compiled
+
+    def mentor_pass_out_of_graph(inputs: Tensor):
+        out = compiled(inputs)
+        return tuple(p.clone() for p in out) if isinstance(out, tuple) else out.clone()
+
+    return mentor_pass_out_of_graph
 
 
 def _taught_by(mentors: Sequence[dict], strategy: str) -> Sequence[dict]:

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 from classroomkd_plugin.core import (STRATEGIES, TEMPERATURES, ClassroomSettings, ClsLogits,
                                      Representation, classroom_objective, summarize)
 from classroomkd_plugin.core.pose import HeatmapRep, SimCCRep
+from classroomkd_plugin.core.representation import parts
 
 TASKS = {'cls': ClsLogits, 'heatmap': HeatmapRep, 'simcc': SimCCRep}
 CHOICES = dict(
@@ -101,7 +102,8 @@ class ClassroomKDLoss(nn.Module):
                 task_loss: Optional[Callable[[Optional[Tensor]], Tensor]] = None,
                 rep: Optional[Representation] = None,
                 mentor_reps: Optional[Sequence[Representation]] = None,
-                mentor_names: Optional[Sequence[str]] = None) -> Dict[str, Tensor]:
+                mentor_names: Optional[Sequence[str]] = None,
+                lazy_mentors=None) -> Dict[str, Tensor]:
         """Loss of a batch.
 
         Args:
@@ -114,6 +116,9 @@ class ClassroomKDLoss(nn.Module):
             rep, mentor_reps: the representations of the student and of each mentor; default
                 to ``task``'s.
             mentor_names: names used in the logged statistics; default 'mentor1', ...
+            lazy_mentors (LazyMentors, optional): the distiller's schedule; a mentor whose
+                output is None did not run on this batch: it is ranked on the performance the
+                schedule kept and cannot teach. The schedule receives the batch's plan.
 
         Returns:
             dict: ``loss_task`` and ``loss_kd`` (their sum is the loss), and for logging
@@ -126,8 +131,13 @@ class ClassroomKDLoss(nn.Module):
         if task_loss is None:
             task_loss = self._default_task_loss(rep, student, targets)
         all_reduce = _all_reduce_sum if self.sync_ranking and dist.is_initialized() else None
+        previous = None
+        if lazy_mentors is not None:
+            previous = lazy_mentors.last_performance(parts(student)[0].device)
         result = classroom_objective(rep, student, mentors, mentor_reps, targets, task_loss,
-                                     self.settings, all_reduce)
+                                     self.settings, all_reduce, previous)
+        if lazy_mentors is not None:
+            lazy_mentors.observe(result.plan)
         return dict(loss_task=result.loss_task, loss_kd=result.loss_kd,
                     **summarize(result, mentor_names))
 
