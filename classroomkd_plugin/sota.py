@@ -18,6 +18,7 @@ from typing import Callable, Dict, Mapping, Optional, Sequence, Union
 import torch
 from torch import Tensor, nn
 
+from classroomkd_plugin.core import check_mentor_name
 from classroomkd_plugin.models.losses import ClassroomKDLoss
 
 Mentors = Union[Sequence[nn.Module], Mapping[str, nn.Module]]
@@ -57,6 +58,8 @@ class ClassroomKDWrapper:
             self.names, mentors = list(mentors), list(mentors.values())
         else:
             self.names = [f'mentor{i + 1}' for i in range(len(mentors))]
+        for name in self.names:
+            check_mentor_name(name)
         self.student = student
         self.mentors = [mentor.eval().requires_grad_(False) for mentor in mentors]
         self.ori_loss = ori_loss
