@@ -92,11 +92,11 @@ def test_ema_copy_on_another_device_leaves_the_mentors(digits_mentors):
     from mmpretrain.structures import DataSample
     model = build(digits_mentors)
     ema = ExponentialMovingAverage(model, device=torch.device('meta'))
-    assert len(ema.module.mentors) == 0 and len(model.mentors) == 2
     assert all(p.device.type == 'cpu' for m in model.mentors for p in m.model.parameters())
     samples = [DataSample().set_gt_label(i) for i in range(4)]
     losses = model(torch.randn(4, 3, 16, 16), samples, mode='loss')
     assert torch.isfinite(losses['loss_kd'])
+    assert len(ema.module.mentors) == 0 and len(model.mentors) == 2
     assert ema.module(torch.randn(2, 3, 16, 16, device='meta')).shape == (2, 10)  # it predicts
 
 

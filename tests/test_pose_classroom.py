@@ -269,21 +269,35 @@ def test_a_mentor_of_another_task_is_named_before_training(mentor_checkpoints, d
                          mentors=[rtmpose, digits_mentors[1]]), 'mmpose')
 
 
-@pytest.mark.parametrize('student, mentors, writer', [
-    (RTMPOSE_T, ['rtmpose-t'], write_coco),
-    (RTMPOSE_T, ['litehrnet-18'], write_coco),
-    (LITEHRNET_18_MPII, ['tiny-rtmpose-mpii'], write_mpii),
-    (LITEHRNET_18_MPII, ['litehrnet-18-mpii'], write_mpii),
+def keypoint_mse_to_the_mentor(model, inputs, samples) -> torch.Tensor:
+    """A heatmap mentor of the student's heatmap size teaches a heatmap student (MSE, weight 1)
+    with MMPose's KeypointMSELoss towards its heatmaps."""
+    from mmpose.models.losses import KeypointMSELoss
+    with torch.no_grad():
+        student = model.student_task.outputs(inputs)  # train mode, as in the loss
+        mentor = model.mentors[0].outputs(inputs)
+    weights = torch.cat([s.gt_instance_labels.keypoint_weights for s in samples])
+    return KeypointMSELoss(use_target_weight=True)(student, mentor, weights)
+
+
+@pytest.mark.parametrize('student, mentors, writer, reference', [
+    (RTMPOSE_T, ['rtmpose-t'], write_coco, None),
+    (RTMPOSE_T, ['litehrnet-18'], write_coco, None),
+    (LITEHRNET_18_MPII, ['tiny-rtmpose-mpii'], write_mpii, None),
+    (LITEHRNET_18_MPII, ['litehrnet-18-mpii'], write_mpii, keypoint_mse_to_the_mentor),
 ], ids=['simcc<-simcc', 'simcc<-heatmap', 'heatmap<-simcc', 'heatmap<-heatmap'])
-def test_loss_of_every_representation_pair(student, mentors, writer, mentor_checkpoints,
-                                           tmp_path):
-    """Every mentor teaches (no Knowledge Filtering) and the KD term reaches the student;
-    without mentors (strategy 'nokd') the loss is the stock head's."""
+def test_loss_of_every_representation_pair(student, mentors, writer, reference,
+                                           mentor_checkpoints, tmp_path):
+    """Every mentor teaches (no Knowledge Filtering) and the KD term reaches the student
+    (heatmap<-heatmap: as MMPose's own loss computes it); without mentors (strategy 'nokd')
+    the loss is the stock head's."""
     model = classroom(student, mentor_checkpoints, mentors, knowledge_filtering=False)
     inputs, samples = preprocess(model, stock_batch(student, writer(tmp_path / 'data'), 2))
     losses = model(inputs, samples, mode='loss')
     assert set(losses) == {'loss_task', 'loss_kd'}
     assert losses['loss_kd'] > 0 and torch.isfinite(losses['loss_kd'])
+    if reference is not None:
+        assert torch.allclose(losses['loss_kd'], reference(model, inputs, samples), rtol=1e-5)
     losses['loss_kd'].backward()
     grads = [p.grad for p in model.student.parameters() if p.grad is not None]
     assert grads and any(g.abs().sum() > 0 for g in grads)
