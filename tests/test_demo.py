@@ -33,4 +33,4 @@ def test_demo_trains_every_model_and_prints_their_test_accuracy(tmp_path):
         assert (tmp_path / checkpoint).is_file()
     work_dir = tmp_path / 'work_dirs' / 'classroom_resnet8_digits'
     scalars = sorted(work_dir.glob('*/vis_data/scalars.json'))
-    assert scalars and '"classroom/r_resnet32"' in scalars[0].read_text()
+    assert scalars and 'classroom/r_resnet32' in scalars[0].read_text()
