@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from classroomkd_plugin.checkpoint import load_mentor_checkpoint
+from classroomkd_plugin.core import check_mentor_name
 from classroomkd_plugin.models.losses import ClassroomKDLoss
 from classroomkd_plugin.models.losses.classroomkd_loss import CHOICES
 
@@ -221,6 +222,8 @@ class ClassroomKDWrapper:
             self.names, mentors = list(mentors), list(mentors.values())
         else:
             self.names = [f'mentor{i + 1}' for i in range(len(mentors))]
+        for name in self.names:
+            check_mentor_name(name)
         self.student = student
         self.mentors = [mentor.eval().requires_grad_(False) for mentor in mentors]
         self.ori_loss = ori_loss

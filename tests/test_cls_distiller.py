@@ -25,9 +25,12 @@ def classroom_cfg(tmp_path, mentors, **loss):
     return cfg
 
 
+STUDENT = 'configs/cls/digits/resnet8_digits.py'
+
+
 def build(mentors, **loss):
-    return MODELS.build(dict(type='ClassroomDistiller', student='configs/cls/digits/resnet8_digits.py',
-                             mentors=mentors, distill_loss=dict(loss)))
+    return MODELS.build(dict(type='ClassroomDistiller', student=STUDENT, mentors=mentors,
+                             distill_loss=dict(loss)))
 
 
 def test_runner_trains_and_evaluates_the_student_alone(tmp_path, digits_mentors):
@@ -72,12 +75,59 @@ def test_mentors_follow_the_distiller_but_are_not_its_submodules(digits_mentors)
     model = build(digits_mentors)
     model.train()
     assert not any(m.model.training for m in model.mentors)
-    names = {name for name, _ in model.named_modules()}
-    assert not any('resnet20' in n for n in names)
+    mentor_modules = {id(module) for m in model.mentors for module in m.model.modules()}
+    assert not any(id(module) in mentor_modules for module in model.modules())
+    mentor_params = {id(p) for m in model.mentors for p in m.model.parameters()}
+    assert not any(id(p) in mentor_params for p in model.parameters())
+    model.half()  # converts the mentors too
+    assert next(model.mentors[0].model.parameters()).dtype == torch.float16
     model.to(torch.float64)
     assert next(model.mentors[0].model.parameters()).dtype == torch.float64
-    clone = copy.deepcopy(model)  # EMAHook copies the model: the frozen mentors are shared
-    assert clone.mentors is model.mentors and clone.student is not model.student
+
+
+def test_ema_copy_on_another_device_leaves_the_mentors(digits_mentors):
+    """MMEngine's EMAHook deep-copies the model and moves the copy to its ``device``: the
+    copy holds no mentors (it only predicts), so the training model keeps its own."""
+    from mmengine.model import ExponentialMovingAverage
+    from mmpretrain.structures import DataSample
+    model = build(digits_mentors)
+    ema = ExponentialMovingAverage(model, device=torch.device('meta'))
+    assert all(p.device.type == 'cpu' for m in model.mentors for p in m.model.parameters())
+    samples = [DataSample().set_gt_label(i) for i in range(4)]
+    losses = model(torch.randn(4, 3, 16, 16), samples, mode='loss')
+    assert torch.isfinite(losses['loss_kd'])
+    assert len(ema.module.mentors) == 0 and len(model.mentors) == 2
+    assert ema.module(torch.randn(2, 3, 16, 16, device='meta')).shape == (2, 10)  # it predicts
+
+
+def test_mentors_keep_the_surrounding_autocast(digits_mentors):
+    """Under an outer autocast (--amp) mentor_autocast=None runs the mentors in it, as the
+    student runs; a mentor_autocast of its own applies with or without one."""
+    inputs = torch.randn(2, 3, 16, 16)
+    model = build(digits_mentors)
+    with torch.autocast('cpu', torch.bfloat16):
+        assert model.student_task.outputs(inputs).dtype == torch.bfloat16
+        assert [out.dtype for out in model.teach(inputs)] == [torch.bfloat16] * 2
+    assert [out.dtype for out in model.teach(inputs)] == [torch.float32] * 2
+    model = MODELS.build(dict(type='ClassroomDistiller', student=STUDENT,
+                              mentors=digits_mentors, mentor_autocast='bfloat16'))
+    assert [out.dtype for out in model.teach(inputs)] == [torch.bfloat16] * 2
+
+
+def test_sample_granularity_weighs_each_sample_of_the_head_loss(digits_mentors):
+    """The head's own cross-entropy, each sample's term scaled by the student's probability
+    of its true class (computed here in float64)."""
+    from mmpretrain.structures import DataSample
+    model = build(digits_mentors, granularity='sample')
+    torch.manual_seed(0)
+    inputs = torch.randn(6, 3, 16, 16)
+    labels = torch.tensor([0, 3, 5, 7, 9, 2])
+    samples = [DataSample().set_gt_label(int(i)) for i in labels]
+    losses = model(inputs, samples, mode='loss')
+    logits = model.student(inputs, mode='tensor').double()  # train mode, as in the loss
+    log_p = logits.log_softmax(-1)[torch.arange(6), labels]
+    expected = (log_p.exp() * -log_p).mean()
+    assert losses['loss_task'].item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_missing_checkpoint_names_the_mentor(digits_mentors, tmp_path):
@@ -107,11 +157,19 @@ def test_duplicate_mentor_names(digits_mentors):
         build(twins)
 
 
+def test_a_mentor_name_that_would_overwrite_the_student_statistics(digits_mentors):
+    with pytest.raises(ClassroomError, match="mentor 's': the name is reserved.*r_s"):
+        build([digits_mentors[0], dict(digits_mentors[1], name='s')])
+
+
 def test_unknown_and_invalid_loss_arguments(digits_mentors):
     with pytest.raises(TypeError, match='temprature'):
         build(digits_mentors, temprature=4)
     with pytest.raises(ValueError, match="ranking='sorted'"):
         build(digits_mentors, ranking='sorted')
+    # with one ranking per sample there is no batch mean to take
+    with pytest.raises(ValueError, match="performance='arithmetic'.*granularity='sample'"):
+        build(digits_mentors, performance='arithmetic', granularity='sample')
 
 
 def test_timm_mentor_with_an_mmpretrain_student(tmp_path):

@@ -57,6 +57,17 @@ def test_one_mentor_by_hand():
     assert student.grad.abs().sum() > 0
 
 
+def test_distill_weight_scales_the_kd_term_only():
+    student = torch.tensor([logits_with_true_prob(0.5)] * 2)
+    mentor = torch.tensor([logits_with_true_prob(0.75)] * 2)
+    result = objective(student, [mentor], torch.tensor([0, 0]), distill_weight=0.25)
+    r_m = 0.75 / 1.25
+    t = 1 + 12 * (r_m - 0.5 / 1.25) / r_m
+    assert result.loss_kd.item() == pytest.approx(0.25 * r_m * kd_by_hand(0.5, 0.75, t),
+                                                  rel=1e-4)
+    assert result.loss_task.item() == pytest.approx(0.5 * math.log(2), rel=1e-5)
+
+
 def test_weights_temperatures_and_mask_carry_no_gradient():
     torch.manual_seed(0)
     student = torch.randn(6, 5, requires_grad=True)

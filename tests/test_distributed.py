@@ -11,7 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 
+import ranking_shards
+from classroomkd_plugin.models.losses import ClassroomKDLoss
 from conftest import REPO, save_random_checkpoint
 from pose_data import write_coco
 
@@ -85,6 +88,38 @@ def test_without_sync_each_process_ranks_its_own_shard(cls_runs):
     rank0, rank1 = cls_runs[False]
     differ = [a['r_s'] != b['r_s'] for a, b in zip(rank0['iterations'], rank1['iterations'])]
     assert all(differ)
+
+
+SYNC_SETTINGS = [dict(), dict(performance='arithmetic'), dict(ranking='uniform')]
+
+
+def test_sync_ranking_ranks_every_shard_as_one_process_ranks_the_whole_batch(tmp_path):
+    """2 gloo processes, each with half of a batch, against one process with all of it: the
+    same ranks, temperatures and active mentors (a NaN on one shard takes the mentor out on
+    both), and the mean of the processes' losses (what DDP's gradient averaging minimises) is
+    the whole batch's loss."""
+    torch.multiprocessing.spawn(ranking_shards.rank_shard,
+                                args=(free_port(), str(tmp_path), SYNC_SETTINGS),
+                                nprocs=ranking_shards.SHARDS)
+    shards = [torch.load(tmp_path / f'rank{rank}.pt') for rank in range(ranking_shards.SHARDS)]
+    student, mentors, labels = ranking_shards.batch()
+    for i, options in enumerate(SYNC_SETTINGS):
+        whole = ClassroomKDLoss(**options)(student, mentors, labels)
+        assert whole['active_mentor3'] == 0
+        # nonfinite_* counts a process's own batches (the NaN is on one shard only)
+        ranking = [key for key in whole if not key.startswith(('loss', 'nonfinite'))]
+        for results in shards:
+            for key in ranking:
+                assert results[i][key].item() == pytest.approx(whole[key].item(), rel=1e-6), key
+        mean = sum(results[i]['loss_task'] + results[i]['loss_kd'] for results in shards) / 2
+        assert mean.item() == pytest.approx((whole['loss_task'] + whole['loss_kd']).item(),
+                                            rel=1e-5)
+        # what the sync changes: each half alone ranks the classroom otherwise
+        part = ranking_shards.shard(0)
+        alone = ClassroomKDLoss(**options)(student[part], [m[part] for m in mentors],
+                                           labels[part])
+        assert any(alone[key].item() != pytest.approx(whole[key].item(), rel=1e-3)
+                   for key in ranking)
 
 
 def pose_classroom(root: Path) -> Path:

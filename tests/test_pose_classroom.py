@@ -144,6 +144,29 @@ def test_real_samples_decode_to_the_transformed_keypoints(dataset, tmp_path):
     assert error.max().item() <= bound
 
 
+def test_packed_keypoints_reach_the_device_without_a_blocking_copy(tmp_path, monkeypatch):
+    """``pack_transformed=True`` packs the keypoints as host arrays: they go to the device
+    with ``non_blocking=True`` (from pinned memory on an accelerator), so the training step does
+    not wait for the device there."""
+    samples = stock_batch(RTMPOSE_T, write_coco(tmp_path / 'data'), 2,
+                          pack_transformed=True)['data_samples']
+    adapter = pose_adapter(build(RTMPOSE_T), sigmas=COCO_SIGMAS)
+    copies, to = [], torch.Tensor.to
+
+    def spy(tensor, *args, **kwargs):
+        if any(isinstance(a, (torch.device, str)) for a in (*args, kwargs.get('device'))):
+            copies.append(kwargs.get('non_blocking', len(args) > 2 and args[2]))
+        return to(tensor, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, 'to', spy)
+    targets = adapter.targets(samples)
+    monkeypatch.undo()
+    assert copies == [True]
+    expected = np.concatenate([s.gt_instances.transformed_keypoints for s in samples])
+    assert targets.keypoints.dtype == torch.float32
+    assert torch.equal(targets.keypoints, torch.as_tensor(expected, dtype=torch.float32))
+
+
 @pytest.mark.parametrize('config, writer', [(RTMPOSE_T, write_coco),
                                             (LITEHRNET_18_MPII, write_mpii)],
                          ids=['rtmpose-t', 'litehrnet-18'])
@@ -232,20 +255,49 @@ def test_a_mentor_that_does_not_fit_is_named_before_training(mentor, message,
         classroom(RTMPOSE_T, mentor_checkpoints, ['rtmpose-t', mentor])
 
 
-@pytest.mark.parametrize('student, mentors, writer', [
-    (RTMPOSE_T, ['rtmpose-t'], write_coco),
-    (RTMPOSE_T, ['litehrnet-18'], write_coco),
-    (LITEHRNET_18_MPII, ['tiny-rtmpose-mpii'], write_mpii),
-], ids=['simcc<-simcc', 'simcc<-heatmap', 'heatmap<-simcc'])
-def test_loss_of_every_representation_pair(student, mentors, writer, mentor_checkpoints,
-                                           tmp_path):
-    """Every mentor teaches (no Knowledge Filtering) and the KD term reaches the student;
-    without mentors (strategy 'nokd') the loss is the stock head's."""
+def test_a_mentor_of_another_task_is_named_before_training(mentor_checkpoints, digits_mentors):
+    """A classifier cannot teach a pose student, nor a pose estimator a classifier."""
+    config, checkpoint = mentor_checkpoints['rtmpose-t']
+    rtmpose = dict(name='rtmpose-t', config=config, checkpoint=checkpoint)
+    with pytest.raises(ClassroomError, match="mentor 'rtmpose-t': its simcc outputs cannot be "
+                       "converted into the student's cls outputs"):
+        build_model(dict(type='ClassroomDistiller', student='configs/cls/digits/resnet8_digits.py',
+                         mentors=[digits_mentors[0], rtmpose]), None)
+    with pytest.raises(ClassroomError, match="mentor 'resnet14': its cls outputs cannot be "
+                       "converted into the student's simcc outputs"):
+        build_model(dict(type='ClassroomDistiller', student=stock_model_cfg(RTMPOSE_T),
+                         mentors=[rtmpose, digits_mentors[1]]), 'mmpose')
+
+
+def keypoint_mse_to_the_mentor(model, inputs, samples) -> torch.Tensor:
+    """A heatmap mentor of the student's heatmap size teaches a heatmap student (MSE, weight 1)
+    with MMPose's KeypointMSELoss towards its heatmaps."""
+    from mmpose.models.losses import KeypointMSELoss
+    with torch.no_grad():
+        student = model.student_task.outputs(inputs)  # train mode, as in the loss
+        mentor = model.mentors[0].outputs(inputs)
+    weights = torch.cat([s.gt_instance_labels.keypoint_weights for s in samples])
+    return KeypointMSELoss(use_target_weight=True)(student, mentor, weights)
+
+
+@pytest.mark.parametrize('student, mentors, writer, reference', [
+    (RTMPOSE_T, ['rtmpose-t'], write_coco, None),
+    (RTMPOSE_T, ['litehrnet-18'], write_coco, None),
+    (LITEHRNET_18_MPII, ['tiny-rtmpose-mpii'], write_mpii, None),
+    (LITEHRNET_18_MPII, ['litehrnet-18-mpii'], write_mpii, keypoint_mse_to_the_mentor),
+], ids=['simcc<-simcc', 'simcc<-heatmap', 'heatmap<-simcc', 'heatmap<-heatmap'])
+def test_loss_of_every_representation_pair(student, mentors, writer, reference,
+                                           mentor_checkpoints, tmp_path):
+    """Every mentor teaches (no Knowledge Filtering) and the KD term reaches the student
+    (heatmap<-heatmap: as MMPose's own loss computes it); without mentors (strategy 'nokd')
+    the loss is the stock head's."""
     model = classroom(student, mentor_checkpoints, mentors, knowledge_filtering=False)
     inputs, samples = preprocess(model, stock_batch(student, writer(tmp_path / 'data'), 2))
     losses = model(inputs, samples, mode='loss')
     assert set(losses) == {'loss_task', 'loss_kd'}
     assert losses['loss_kd'] > 0 and torch.isfinite(losses['loss_kd'])
+    if reference is not None:
+        assert torch.allclose(losses['loss_kd'], reference(model, inputs, samples), rtol=1e-5)
     losses['loss_kd'].backward()
     grads = [p.grad for p in model.student.parameters() if p.grad is not None]
     assert grads and any(g.abs().sum() > 0 for g in grads)

@@ -199,6 +199,23 @@ def test_same_representation_converts_to_itself():
     assert SimCCRep(10.0).convert(simcc, SimCCRep(10.0), simcc) is simcc
 
 
+def test_the_conversions_a_classroom_checks_are_those_convert_does():
+    """``can_convert`` (checked when the distiller is built) against ``convert`` itself, for
+    every pair of classification, heatmap and SimCC outputs."""
+    from classroomkd_plugin.core import ClsLogits
+    outputs = [(ClsLogits(), torch.randn(2, 5)), (HeatmapRep(), torch.rand(2, 3, 16, 12)),
+               (SimCCRep(10.0), (torch.randn(2, 3, 24), torch.randn(2, 3, 32)))]
+    for rep, like in outputs:
+        for source, out in outputs:
+            try:
+                rep.convert(out, source, like)
+                converts = True
+            except ValueError:
+                converts = False
+            assert rep.can_convert(source) == converts, (rep.name, source.name)
+            assert converts == (rep.name == source.name or 'cls' not in (rep.name, source.name))
+
+
 @pytest.mark.parametrize('rep', [HeatmapRep('mse'), HeatmapRep('kl'), SimCCRep(beta=10.0)],
                          ids=['heatmap-mse', 'heatmap-kl', 'simcc'])
 def test_kd_is_zero_for_identical_outputs_and_masked_by_keypoint_weights(rep):

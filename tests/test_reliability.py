@@ -251,8 +251,10 @@ def test_classroom_checkpoint_holds_the_student_and_its_optimizer_only(short_run
     checkpoint = torch.load(classroom_ckpt, weights_only=True)
     assert all(key.startswith('student.') for key in checkpoint['state_dict'])
     assert checkpoint['optimizer']['state']  # SGD momentum buffers
+    # +0.7% measured (667,812 against 663,332 bytes: the keys' 'student.' prefix, the
+    # classroom statistics in the message hub); the smaller mentor alone is 736 KB
     size, stock_size = classroom_ckpt.stat().st_size, student.stat().st_size
-    assert abs(size - stock_size) <= 0.1 * stock_size, (size, stock_size)
+    assert 0 <= size - stock_size <= 0.01 * stock_size, (size, stock_size)
 
 
 def test_test_rebuilds_the_mentors_from_their_own_checkpoints(short_runs, digits_mentors,

@@ -82,11 +82,30 @@ def test_ori_loss_is_the_task_loss_scaled_by_the_student_performance(classroom):
 
 
 def test_soft_targets_from_mixup(classroom):
+    """With soft targets y (mixup, cutmix, label smoothing) a model's score on a sample is
+    sum_c y_c p_c, its performance w = exp(mean log sum_c y_c p_c), and the task loss the soft
+    cross-entropy; the loss against the README's formulas computed here in float64."""
     student, mentors, images, labels = classroom
-    soft = 0.7 * F.one_hot(labels, NUM_CLASSES).float() + 0.3 / NUM_CLASSES
-    loss = ClassroomKDWrapper(student, mentors)(images, soft)
+    student.eval()  # a deterministic forward, to compute the same logits twice
+    # mixup with lambda 0.7: each image's label mixed with the next one's
+    soft = (0.7 * F.one_hot(labels, NUM_CLASSES) +
+            0.3 * F.one_hot(labels.roll(1, 0), NUM_CLASSES)).float()
+    loss = ClassroomKDWrapper(student, mentors, base_temperature=4.0)(images, soft)
     loss.backward()
-    assert torch.isfinite(loss)
+
+    with torch.no_grad():
+        logits = [model(images).double() for model in (student, *mentors.values())]
+    y = soft.double()
+    w = torch.stack([(y * z.softmax(-1)).sum(-1).log().mean().exp() for z in logits])
+    r = 2 * w / w.sum()
+    expected = w[0] * -(y * logits[0].log_softmax(-1)).sum(-1).mean()
+    teaching = [k for k in (1, 2) if r[k] >= r[0]]
+    assert teaching, 'no mentor teaches: the KD part would go untested'
+    for k in teaching:
+        t = 1 + 4.0 * (r[k] - r[0]) / r[k]
+        p_m, log_p_s = (logits[k] / t).softmax(-1), (logits[0] / t).log_softmax(-1)
+        expected = expected + r[k] * t * t * (p_m * (p_m.log() - log_p_s)).sum(-1).mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_bad_input_is_one_clear_error(classroom):
@@ -98,6 +117,8 @@ def test_bad_input_is_one_clear_error(classroom):
                            granularity='sample')
     with pytest.raises(ValueError, match='strategy'):
         ClassroomKDWrapper(student, mentors, strategy='unknown')
+    with pytest.raises(ValueError, match="mentor 's': the name is reserved"):
+        ClassroomKDWrapper(student, {'s': mentors['resnet10t']})
     two_outputs = ClassroomKDWrapper(lambda x: (student(x), student(x)), mentors)
     with pytest.raises(TypeError, match='not a logits tensor'):
         two_outputs(images, labels)

@@ -154,6 +154,46 @@ def test_dgkd_keeps_every_mentor_with_probability_one_minus_drop_rate(num_mentor
     assert len(patterns) == 2**num_mentors - 1  # every non-empty subset occurs
 
 
+def with_a_mentor_out(seed: int = 0):
+    """The classroom above, with mentor 2's outputs holding a NaN on sample 3: it sits the
+    batch out, and mentors 1 and 3 are the ones that can teach."""
+    student, mentors, labels = classroom(seed=seed)
+    mentors[1] = mentors[1].clone()
+    mentors[1][3, 0] = float('nan')
+    return student, mentors, labels
+
+
+def test_aver_averages_the_mentors_that_did_not_sit_out():
+    student, mentors, labels = with_a_mentor_out()
+    out = loss_of(student, mentors, labels, strategy='aver')
+    expected = (hinton(student, mentors[0], T0).mean() + hinton(student, mentors[2], T0).mean())
+    assert out['loss_kd'].item() == pytest.approx(expected.item() / 2, rel=1e-5)
+    assert [out[f'active_mentor{k}'].item() for k in (1, 2, 3)] == [1, 0, 1]
+
+
+def test_dgkd_keeps_a_mentor_that_did_not_sit_out():
+    student, mentors, labels = with_a_mentor_out()
+    terms = [hinton(student, m, T0).mean().item() for m in mentors]
+    torch.manual_seed(0)
+    kept_sets = set()
+    for _ in range(30):
+        out = loss_of(student, mentors, labels, strategy='dgkd', drop_rate=0.5)
+        kept = [k for k in range(3) if out[f'active_mentor{k + 1}'].item() == 1]
+        assert kept and 1 not in kept
+        kept_sets.add(tuple(kept))
+        assert out['loss_kd'].item() == pytest.approx(sum(terms[k] for k in kept) / len(kept),
+                                                      rel=1e-5)
+    assert kept_sets == {(0, ), (2, ), (0, 2)}
+    # in sample granularity (a group per sample) a mentor sits out only the samples where it
+    # is not finite: here each sample has one mentor that can teach, and it always does
+    w = torch.tensor([[0.5, 0.5], [0.9, 0.9], [0.8, 0.8]])
+    usable = torch.tensor([[True, True], [True, False], [False, True]])
+    for _ in range(30):
+        plan = make_plan(w, usable, strategy='dgkd')
+        assert plan.active.sum(0).tolist() == [1, 1]
+        assert plan.kd_weight.sum(0).tolist() == [1.0, 1.0]
+
+
 def camkd_weights(mentor_ce: torch.Tensor) -> torch.Tensor:
     """CA-MKD: (1 - softmax over the mentors of their cross-entropy) / (K - 1)."""
     num_mentors = mentor_ce.shape[0]
@@ -176,6 +216,17 @@ def test_camkd_weights_every_sample_by_the_mentors_cross_entropy(granularity):
                                                   rel=1e-5)
     assert out['loss_task'].item() == pytest.approx(cross_entropy(student, labels).mean().item(),
                                                     rel=1e-6)
+
+
+def test_camkd_weights_the_mentors_that_did_not_sit_out():
+    student, mentors, labels = with_a_mentor_out()
+    out = loss_of(student, mentors, labels, strategy='camkd')
+    good = [mentors[0], mentors[2]]
+    weights = camkd_weights(torch.stack([cross_entropy(m, labels) for m in good]))  # K' = 2
+    terms = torch.stack([hinton(student, m, T0) for m in good])
+    assert out['loss_kd'].item() == pytest.approx((weights * terms).sum(0).mean().item(),
+                                                  rel=1e-5)
+    assert out['active_mentor2'].item() == 0
 
 
 def test_camkd_with_one_mentor_is_plain_kd():

@@ -142,13 +142,23 @@ def classroom_objective(rep: Representation, student: Output,
     return ClassroomResult(loss_task, loss_kd, plan, nonfinite)
 
 
+STUDENT_STATS = ('r_s', )
+
+
+def check_mentor_name(name: str) -> None:
+    """Refuse a name whose statistics (``r_<name>``, ...) would overwrite the student's."""
+    if f'r_{name}' in STUDENT_STATS:
+        raise ValueError(f"mentor '{name}': the name is reserved: its rank would be logged as "
+                         f"r_{name}, the student's")
+
+
 def summarize(result: ClassroomResult, mentor_names: Sequence[str]) -> Dict[str, Tensor]:
     """Batch means of the plan for logging: r_s, and per mentor r, t, active fraction and
     whether it was excluded for non-finite outputs. Device tensors, no synchronisation."""
     plan = result.plan
     if plan is None:
         return {}
-    stats = {'r_s': plan.ranks[0].mean()}
+    stats = {STUDENT_STATS[0]: plan.ranks[0].mean()}
     for k, name in enumerate(mentor_names):
         stats[f'r_{name}'] = plan.ranks[k + 1].mean()
         stats[f't_{name}'] = plan.temperature[k].mean()

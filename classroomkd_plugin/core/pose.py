@@ -158,6 +158,7 @@ class HeatmapRep(Representation):
     """
 
     name = 'heatmap'
+    converts_from = ('simcc', )
 
     def __init__(self, kd_loss: str = 'mse'):
         if kd_loss not in ('mse', 'kl'):
@@ -211,6 +212,7 @@ class SimCCRep(Representation):
     """
 
     name = 'simcc'
+    converts_from = ('heatmap', )
 
     def __init__(self, beta: float = 1.0):
         self.beta = beta

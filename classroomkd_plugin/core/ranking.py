@@ -163,40 +163,52 @@ def kd_plan(r: Tensor, usable: Tensor, base_temperature: float) -> Plan:
     return _fixed(r, usable, base_temperature, weight)
 
 
+def _mean_over(teach: Tensor, dtype: torch.dtype) -> Tensor:
+    """Weights that average the KD terms of the mentors in ``teach`` ([K, G] bool), per group."""
+    teach = teach.to(dtype)
+    return teach / teach.sum(0, keepdim=True).clamp_min(1.0)
+
+
 def aver_plan(r: Tensor, usable: Tensor, base_temperature: float) -> Plan:
-    """AVER: every mentor with weight 1/K at T0, i.e. the mean of the KD terms."""
-    return _fixed(r, usable, base_temperature, torch.full_like(r[1:], 1.0 / (r.shape[0] - 1)))
+    """AVER: the mean of the KD terms at T0, over the mentors that can teach (weight 1/K when
+    none sat out)."""
+    return _fixed(r, usable, base_temperature, _mean_over(usable[1:] & usable[:1], r.dtype))
 
 
-def dgkd_plan(r: Tensor, usable: Tensor, base_temperature: float, drop_rate: float = 0.5,
-              generator: Optional[torch.Generator] = None) -> Plan:
+def dgkd_plan(r: Tensor, usable: Tensor, base_temperature: float,
+              drop_rate: float = 0.5) -> Plan:
     """DGKD (Son et al. 2021): each iteration drops every mentor with probability
-    ``drop_rate`` (at least one stays) and averages the KD terms of the others at T0."""
+    ``drop_rate`` and averages the KD terms of the others at T0. At least one mentor that can
+    teach stays: when all of them are dropped, one of them, chosen uniformly, is kept."""
     num_mentors = r.shape[0] - 1
-    keep = torch.rand(num_mentors, 1, device=r.device, generator=generator) >= drop_rate
-    rescue = torch.randint(num_mentors, (1,), device=r.device, generator=generator)
-    keep = keep | (~keep.any() & (torch.arange(num_mentors, device=r.device) == rescue)[:, None])
-    keep = keep.to(r.dtype).expand_as(r[1:])
-    return _fixed(r, usable, base_temperature, keep / keep.sum(0, keepdim=True))
+    can_teach = usable[1:] & usable[:1]
+    keep = (torch.rand(num_mentors, 1, device=r.device) >= drop_rate) & can_teach
+    # the rescued mentor: the one that can teach with the highest random priority
+    priority = torch.where(can_teach, torch.rand(num_mentors, 1, device=r.device), -1.0)
+    index = torch.arange(num_mentors, device=r.device)[:, None]
+    rescue = (index == priority.argmax(0, keepdim=True)) & can_teach
+    keep = keep | (~keep.any(0, keepdim=True) & rescue)
+    return _fixed(r, usable, base_temperature, _mean_over(keep, r.dtype))
 
 
 def camkd_plan(r: Tensor, usable: Tensor, log_scores: Tensor, base_temperature: float) -> Plan:
     """CA-MKD (Zhang et al. 2022): on every sample, mentor k weighs
-    (1 - softmax_k(CE_k)) / (K - 1), where CE_k = -log score is its cross-entropy against the
-    label (pose: -log OKS); at T0. Per sample whatever the granularity, as in the paper.
+    (1 - softmax_k(CE_k)) / (K' - 1), where CE_k = -log score is its cross-entropy against the
+    label (pose: -log OKS) and the softmax runs over the K' mentors that can teach (K unless
+    one sat out); at T0. Per sample whatever the granularity, as in the paper.
 
     Args:
         log_scores: [1 + K, N] per-sample log scores, student first; 0 where a sample cannot
             be scored.
     """
-    num_mentors = r.shape[0] - 1
-    if num_mentors == 1:  # the formula gives a lone mentor weight 0; CA-MKD is then plain KD
-        return _fixed(r, usable, base_temperature, torch.ones_like(r[1:]))
+    can_teach = usable[1:] & usable[:1]
+    count = can_teach.sum(0, keepdim=True).to(log_scores.dtype)  # K' mentors that can teach
     ce = -log_scores[1:]
-    # an unusable mentor takes no share of the softmax
-    ce = torch.where(usable[1:], ce, torch.finfo(ce.dtype).min)
-    weight = (1.0 - torch.softmax(ce, 0)) / (num_mentors - 1)
-    return _fixed(r, usable, base_temperature, weight)
+    # a mentor that sat out takes no share of the softmax, and K' replaces K
+    ce = torch.where(can_teach, ce, torch.finfo(ce.dtype).min)
+    weight = (1.0 - torch.softmax(ce, 0)) / (count - 1).clamp_min(1.0)
+    # the formula gives a lone mentor weight 0: CA-MKD is then plain KD
+    return _fixed(r, usable, base_temperature, torch.where(count > 1, weight, 1.0))
 
 
 def dtkd_temperatures(plan: Plan, sharpness: Tensor, base_temperature: float) -> Plan:

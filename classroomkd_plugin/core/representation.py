@@ -36,6 +36,8 @@ class Representation(ABC):
     """
 
     name = 'base'
+    # the other representations whose outputs ``convert`` turns into this one's
+    converts_from: Tuple[str, ...] = ()
 
     @abstractmethod
     def log_score(self, out: Output, targets: Any) -> Tuple[Tensor, Tensor]:
@@ -56,6 +58,10 @@ class Representation(ABC):
         """Per-sample task loss when no model head provides one."""
         raise ValueError(f'{self.name} outputs have no default task loss: pass the task loss '
                          'computed by the student head')
+
+    def can_convert(self, source: 'Representation') -> bool:
+        """Whether ``convert`` takes outputs of ``source`` (checked when a classroom is built)."""
+        return type(source) is type(self) or source.name in self.converts_from
 
     def convert(self, out: Output, source: 'Representation', like: Output) -> Output:
         """``out`` of representation ``source`` in this representation, shaped like ``like``

@@ -91,8 +91,12 @@ class PoseAdapter(TaskAdapter):
         weights = self.keypoint_weights(data_samples)
         if 'transformed_keypoints' in data_samples[0].gt_instances:
             keypoints = torch.cat([
-                torch.as_tensor(s.gt_instances.transformed_keypoints) for s in data_samples
-            ]).to(weights.device, torch.float32)
+                torch.as_tensor(s.gt_instances.transformed_keypoints, dtype=torch.float32)
+                for s in data_samples
+            ])
+            if weights.device.type != 'cpu':  # from pinned memory the copy does not wait
+                keypoints = keypoints.pin_memory()
+            keypoints = keypoints.to(weights.device, non_blocking=True)
         else:
             keypoints = self.decode(self.encoded_targets(data_samples))
         sigmas = self.keypoint_sigmas(weights.shape[1], weights.device)

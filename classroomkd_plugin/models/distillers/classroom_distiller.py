@@ -1,3 +1,4 @@
+import contextlib
 import os.path as osp
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -9,6 +10,7 @@ from mmengine.registry import MODELS, DefaultScope
 from torch import Tensor
 
 from classroomkd_plugin.checkpoint import load_mentor_checkpoint
+from classroomkd_plugin.core import check_mentor_name
 from classroomkd_plugin.models.adapters import TaskAdapter, adapter_for
 from .lazy_mentors import LazyMentors
 
@@ -22,10 +24,12 @@ class ClassroomError(ValueError):
 
 
 class _Shared(list):
-    """The frozen mentors. Deep copies share them (EMAHook deep-copies the model)."""
+    """The frozen mentors. A deep copy has none: EMAHook's averaged copy only predicts, and
+    moving it to another device or dtype (``EMAHook(device='cpu')``) must leave the mentors
+    of the training model where they are."""
 
     def __deepcopy__(self, memo):
-        return self
+        return _Shared()
 
 
 def load_model_config(config: ModelConfig) -> Tuple[ConfigDict, Optional[str]]:
@@ -68,7 +72,9 @@ class ClassroomDistiller(BaseModel):
         keypoint_sigmas (list[float], optional): pose OKS sigmas. Defaults to those of the
             training set's metainfo.
         mentor_autocast (str, optional): run the mentors under autocast in 'bfloat16' or
-            'float16'. Defaults to None (the training precision).
+            'float16'. Defaults to None: the mentors run in the surrounding precision, under
+            ``--amp`` in its autocast like the student. ``.half()``, ``.to(dtype)`` and
+            ``.to(device)`` on the distiller convert and move the mentors too.
         mentor_channels_last (bool): run the mentors in channels_last memory format.
         mentor_compile (bool): run the mentors' inference through ``torch.compile``, on
             CUDA with CUDA graphs (the mentors' shapes are static). Defaults to False.
@@ -151,6 +157,10 @@ class ClassroomDistiller(BaseModel):
             adapter = adapter_for(model, self.distill_loss)
         except (TypeError, ValueError) as error:  # a model the classroom cannot drive
             raise ClassroomError(f"mentor '{name}': {error}") from None
+        student_rep = self.student_task.rep
+        if not student_rep.can_convert(adapter.rep):  # a mentor of another task
+            raise ClassroomError(f"mentor '{name}': its {adapter.rep.name} outputs cannot be "
+                                 f"converted into the student's {student_rep.name} outputs")
         for key, value in self.student_task.signature().items():
             theirs = adapter.signature().get(key, value)
             if theirs != value:
@@ -177,8 +187,9 @@ class ClassroomDistiller(BaseModel):
         if self.mentor_channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         run = run or [True] * len(self.mentors)
-        with torch.autocast(inputs.device.type, AUTOCAST_DTYPES.get(self.mentor_autocast),
-                            enabled=self.mentor_autocast is not None):
+        # None leaves the surrounding autocast (--amp) on: enabled=False would switch it off
+        with (torch.autocast(inputs.device.type, AUTOCAST_DTYPES[self.mentor_autocast])
+              if self.mentor_autocast else contextlib.nullcontext()):
             return [mentor_pass(inputs) if runs else None
                     for mentor_pass, runs in zip(self.mentor_passes(inputs.device), run)]
 
@@ -249,6 +260,10 @@ def _check_mentor_list(mentors: Sequence[dict], strategy: str) -> None:
             raise ClassroomError(f"mentor '{name}': unknown keys {sorted(unknown)}")
         if name in seen:
             raise ClassroomError(f"ClassroomDistiller: two mentors are named '{name}'")
+        try:
+            check_mentor_name(name)
+        except ValueError as error:
+            raise ClassroomError(str(error)) from None
         if 'loss' in name:
             raise ClassroomError(f"mentor '{name}': names must not contain 'loss' (logged "
                                  'statistics with that word would be summed into the loss)')

@@ -49,7 +49,10 @@ class ClassroomKDLoss(nn.Module):
         ranking (str): 'weighted' (r = K w / sum w) or 'uniform' (the paper's Method B).
         granularity (str): 'batch' (one ranking per batch) or 'sample' (one per sample).
         performance (str): batch performance as the 'geometric' (exp(-CE)) or 'arithmetic'
-            mean of the per-sample scores.
+            mean of the per-sample scores (the probability of the true class; with soft
+            labels, mixup or cutmix, sum_c y_c p_c, so 'geometric' is exp(mean log sum_c y_c
+            p_c)). Batch granularity only: with 'sample' each sample's score is its
+            performance, and 'arithmetic' is refused.
         temperature (str): 'mentoring' or 'dtkd' (DTKD's dynamic temperatures instead of
             Mentoring, with Knowledge Filtering kept).
         drop_rate (float): probability that DGKD drops a mentor in an iteration.
@@ -80,6 +83,10 @@ class ClassroomKDLoss(nn.Module):
             if value not in choices and not (arg == 'task' and value is None):
                 raise ValueError(f'ClassroomKDLoss: {arg}={value!r} is not one of '
                                  f'{sorted(choices)}')
+        if performance == 'arithmetic' and granularity == 'sample':
+            raise ValueError("ClassroomKDLoss: performance='arithmetic' averages the scores of "
+                             "a batch; with granularity='sample' every sample ranks on its own "
+                             "score: leave performance='geometric'")
         if not 0 <= drop_rate < 1:
             raise ValueError(f'ClassroomKDLoss: drop_rate must be in [0, 1), got {drop_rate}')
         self.task = task
