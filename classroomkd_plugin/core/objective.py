@@ -27,6 +27,7 @@ class ClassroomSettings:
     performance: str = 'geometric'
     temperature: str = 'mentoring'
     drop_rate: float = 0.5
+    share_decimals: Optional[int] = None
 
 
 @dataclass
@@ -71,7 +72,8 @@ def plan_classroom(rep: Representation, student: Output, mentors: Sequence[Outpu
     sample_log_scores = torch.where(finite & valid, log_scores, 0.0)
     plan = make_plan(w, usable, settings.strategy, settings.ranking, settings.base_temperature,
                      settings.knowledge_filtering, settings.mentoring, settings.temperature,
-                     sample_sharpness, settings.drop_rate, sample_log_scores)
+                     sample_sharpness, settings.drop_rate, sample_log_scores,
+                     settings.share_decimals)
     return plan, converted, ~finite[1:].all(1)
 
 
