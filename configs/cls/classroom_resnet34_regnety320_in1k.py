@@ -11,7 +11,6 @@ custom_hooks = [dict(type='ClassroomHook'), dict(type='MentorCheckHook')]
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4),
     paramwise_cfg=dict(norm_decay_mult=0., bias_decay_mult=0.))
-train_cfg = dict(max_epochs=100)
 # Batch: the authors launched 512 images per process with lr 0.1, and their code never scales
 # the lr with the number of processes. batch_size here is per process too, so N processes
 # (tools/dist_train.sh CONFIG N) train on 512 * N images per step at lr 0.1, as they did.
