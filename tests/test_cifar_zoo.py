@@ -1,5 +1,6 @@
 """CIFAR model zoo: parameter counts, forward shapes, configs and CRD checkpoint conversion."""
 import importlib.util
+import math
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
 
 from classroomkd_plugin.models import backbones
+from crd_layout import CRD_LAYOUTS
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_CONFIGS = ROOT / 'configs' / 'cls' / '_base_' / 'models'
@@ -35,10 +37,29 @@ PUBLISHED_PARAMS_M = {
     'shufflenetv2': 1.36,
     'resnet50': 23.7,
 }
-CONVERTED_ARCHS = [
-    'resnet20', 'wrn_40_2', 'vgg13', 'resnet32x4', 'mobilenetv2', 'shufflenetv1', 'shufflenetv2',
-    'resnet50'
-]
+# Parameters of CRD's 100-class models: the sums over the layouts of crd_layout.py (buffers
+# excluded), so that an edit of a layout shows; they round to the published figures above, and
+# ShuffleV2's is the 1,355,528 of CRD's definition (its 1x1 stem; a 3x3 one has 1,356,104).
+CRD_PARAMS = {
+    'resnet8': 83_892,
+    'resnet14': 181_108,
+    'resnet20': 278_324,
+    'resnet32': 472_756,
+    'resnet44': 667_188,
+    'resnet56': 861_620,
+    'resnet110': 1_736_564,
+    'resnet8x4': 1_233_540,
+    'resnet32x4': 7_433_860,
+    'resnet50': 23_705_252,
+    'wrn_16_2': 703_284,
+    'wrn_40_2': 2_255_156,
+    'vgg8': 3_965_028,
+    'vgg13': 9_462_180,
+    'mobilenetv2': 812_836,
+    'shufflenetv1': 949_258,
+    'shufflenetv2': 1_355_528,
+}
+BUFFERS = ('running_mean', 'running_var', 'num_batches_tracked')
 
 
 def load_tool():
@@ -106,27 +127,59 @@ def test_unknown_arch_is_rejected(cls, arch):
         cls(arch=arch)
 
 
-@pytest.mark.parametrize('arch', CONVERTED_ARCHS)
-def test_crd_checkpoint_round_trip(arch, tmp_path):
-    torch.manual_seed(0)
-    source = build_classifier(arch)
-    crd_state = tool.mmpretrain_to_crd(arch, source.state_dict())
-    assert not any(k.startswith(('backbone.', 'head.')) for k in crd_state)
-    classifier = tool.ARCHS[arch][2]
-    assert f'{classifier}.weight' in crd_state and f'{classifier}.bias' in crd_state
+def random_crd_state(arch: str) -> dict:
+    """A state dict of CRD's layout for ``arch`` with random values of a trained network's
+    scale (fan-in scaled weights, positive running variances), so that logits stay finite."""
+    generator = torch.Generator().manual_seed(0)
+    state = {}
+    for key, shape in CRD_LAYOUTS[arch][0].items():
+        if key.endswith('num_batches_tracked'):
+            state[key] = torch.tensor(240)
+        elif key.endswith('running_var'):
+            state[key] = 0.5 + torch.rand(shape, generator=generator)
+        elif len(shape) > 1:
+            state[key] = torch.randn(shape, generator=generator) / math.sqrt(
+                math.prod(shape[1:]))
+        else:
+            state[key] = 0.1 * torch.randn(shape, generator=generator)
+    return state
+
+
+def test_crd_layouts_have_the_published_size():
+    assert sorted(CRD_LAYOUTS) == sorted(PUBLISHED_PARAMS_M) == sorted(CRD_PARAMS)
+    for arch, (layout, _) in CRD_LAYOUTS.items():
+        assert sum(math.prod(s) for k, s in layout.items()
+                   if not k.endswith(BUFFERS)) == CRD_PARAMS[arch], arch
+        published = PUBLISHED_PARAMS_M[arch]
+        assert abs(CRD_PARAMS[arch] / 1e6 - published) <= 0.01 * max(1, published), arch
+
+
+@pytest.mark.parametrize('arch', sorted(CRD_LAYOUTS))
+def test_crd_checkpoint_converts_and_loads_strictly(arch, tmp_path):
+    crd_state = random_crd_state(arch)
+    classifier = CRD_LAYOUTS[arch][1]
     # CRD's training script saves the DataParallel-wrapped model alongside its bookkeeping.
-    crd_state = {f'module.{k}': v for k, v in crd_state.items()}
     src, dst = tmp_path / 'ckpt_epoch_240.pth', tmp_path / 'converted.pth'
-    torch.save({'model': crd_state, 'epoch': 240, 'accuracy': torch.tensor(70.5)}, src)
+    torch.save({'model': {f'module.{k}': v for k, v in crd_state.items()}, 'epoch': 240,
+                'accuracy': torch.tensor(70.5)}, src)
 
     tool.main([arch, str(src), str(dst)])
 
-    target = build_classifier(arch)
+    target = build_classifier(arch).eval()
     checkpoint = load_checkpoint(target, str(dst), map_location='cpu', strict=True)
     assert checkpoint['meta'] == {
         'arch': arch, 'source': 'ckpt_epoch_240.pth', 'epoch': 240, 'accuracy': 70.5}
-    for key, value in source.state_dict().items():
-        assert torch.equal(target.state_dict()[key], value), key
+    ours = target.state_dict()
+    for key, value in crd_state.items():
+        our_key = ('head.fc' + key[len(classifier):] if key.startswith(f'{classifier}.')
+                   else f'backbone.{key}')
+        assert torch.equal(ours[our_key], value), key
+    assert sum(p.numel() for p in target.parameters()) == CRD_PARAMS[arch]
+    with torch.no_grad():
+        logits = target(torch.randn(2, 3, 32, 32), mode='tensor')
+    assert logits.shape == (2, 100) and torch.isfinite(logits).all()
+    # the export direction gives CRD's keys back
+    assert set(tool.mmpretrain_to_crd(arch, ours)) == set(crd_state)
 
 
 def test_conversion_rejects_unknown_arch(tmp_path):
@@ -137,7 +190,7 @@ def test_conversion_rejects_unknown_arch(tmp_path):
 
 
 def test_conversion_rejects_keys_that_do_not_map():
-    crd_state = tool.mmpretrain_to_crd('resnet20', build_classifier('resnet20').state_dict())
+    crd_state = random_crd_state('resnet20')
     with pytest.raises(ValueError, match="unexpected key 'backbone.extra.weight'"):
         tool.crd_to_mmpretrain('resnet20', {**crd_state, 'extra.weight': torch.zeros(1)})
     with pytest.raises(ValueError, match=r"shape of 'backbone.conv1.weight' is \(8, 3, 3, 3\)"):
@@ -154,8 +207,8 @@ def test_mentor_config_builds(path):
     assert cfg.train_dataloader.batch_size == 64
     assert cfg.train_cfg.max_epochs == 240
     assert cfg.custom_imports.imports == ['classroomkd_plugin']
-    expected_lr = 0.01 if arch in ('mobilenetv2', 'shufflenetv1', 'shufflenetv2') else 0.05
-    assert cfg.optim_wrapper.optimizer.lr == expected_lr
+    # the authors' recipe for every mentor, as for the classrooms (tests/test_recipes.py)
+    assert cfg.optim_wrapper.optimizer.lr == 0.05
     model = MODELS.build(cfg.model)
     assert model.head.num_classes == 100
 

@@ -50,5 +50,5 @@ def test_imagenet_classroom_builds_its_timm_and_torchvision_mentors(tmp_path):
                               tmp_path)
     model = build_classroom(cfg)
     kinds = [type(m.model).__name__ for m in model.mentors]
-    assert kinds == ['TimmClassifier', 'TorchvisionClassifier'] + ['TimmClassifier'] * 3
+    assert kinds == ['TimmClassifier'] + ['TorchvisionClassifier'] * 2 + ['TimmClassifier'] * 2
     assert torch.isfinite(one_step(model, 64, 1000)['loss_kd'])

@@ -184,3 +184,34 @@ def test_rank_scores_leave_out_unusable_models():
     usable = torch.tensor([[True], [True], [False]])
     assert rank_scores(w, usable)[:, 0].tolist() == pytest.approx([1.0, 1.0, 0.0])
     assert rank_scores(w, usable, 'uniform')[:, 0].tolist() == pytest.approx([0.1, 0.2, 0.0])
+
+
+def test_rank_rounding_by_hand():
+    # two groups (sample granularity), K = 2; shares 0.123 / 1.368 = 0.0899 -> 0.09,
+    # 0.456 / 1.368 = 0.3333 -> 0.33, 0.789 / 1.368 = 0.5768 -> 0.58; and 0.2 / 0.5 / 0.3 exact
+    w = torch.tensor([[0.123, 0.2], [0.456, 0.5], [0.789, 0.3]])
+    usable = torch.ones(3, 2, dtype=torch.bool)
+    rounded = rank_scores(w, usable, share_decimals=2)
+    assert rounded[:, 0].tolist() == pytest.approx([0.18, 0.66, 1.16], abs=1e-6)
+    assert rounded[:, 1].tolist() == pytest.approx([0.4, 1.0, 0.6], abs=1e-6)
+    assert rank_scores(w, usable)[:, 0].tolist() == pytest.approx(
+        [0.179825, 0.666667, 1.153509], abs=1e-6)
+    # Method B has no shares to round
+    assert torch.equal(rank_scores(w, usable, 'uniform', share_decimals=2),
+                       rank_scores(w, usable, 'uniform'))
+
+
+def test_rank_rounding_can_change_who_teaches():
+    # w_s = 0.334, mentor 1 0.326, mentor 2 0.340 (sum 1, K = 2): exact r = 0.668, 0.652, 0.68
+    # keeps mentor 1 out; rounded shares 0.33, 0.33, 0.34 give r = 0.66, 0.66, 0.68, a tie
+    w = torch.tensor([0.334, 0.326, 0.340])[:, None]
+    usable = torch.ones(3, 1, dtype=torch.bool)
+    exact = make_plan(w, usable, base_temperature=12.0)
+    assert exact.active[:, 0].tolist() == [False, True]
+    rounded = make_plan(w, usable, base_temperature=12.0, share_decimals=2)
+    assert rounded.ranks[:, 0].tolist() == pytest.approx([0.66, 0.66, 0.68], abs=1e-6)
+    assert rounded.active[:, 0].tolist() == [True, True]
+    assert rounded.kd_weight[:, 0].tolist() == pytest.approx([0.66, 0.68], abs=1e-6)
+    assert rounded.temperature[:, 0].tolist() == pytest.approx([1.0, 1 + 12 * 0.02 / 0.68],
+                                                               abs=1e-5)
+    assert rounded.task_weight.item() == pytest.approx(0.334)  # w_s itself is not rounded

@@ -27,6 +27,7 @@ class ClassroomSettings:
     performance: str = 'geometric'
     temperature: str = 'mentoring'
     drop_rate: float = 0.5
+    share_decimals: Optional[int] = None
 
 
 @dataclass
@@ -89,7 +90,8 @@ def plan_classroom(rep: Representation, student: Output, mentors: Sequence[Optio
     sample_log_scores = torch.where(finite & valid, log_scores, 0.0)
     plan = make_plan(w, usable, settings.strategy, settings.ranking, settings.base_temperature,
                      settings.knowledge_filtering, settings.mentoring, settings.temperature,
-                     sample_sharpness, settings.drop_rate, sample_log_scores)
+                     sample_sharpness, settings.drop_rate, sample_log_scores,
+                     settings.share_decimals)
     if ran is not None:
         plan.active = plan.active & ran[1:, None]
         plan.kd_weight = torch.where(plan.active, plan.kd_weight, 0.0)

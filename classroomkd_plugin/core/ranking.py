@@ -101,10 +101,13 @@ def performance(log_scores: Tensor, valid: Tensor, finite: Tensor, granularity: 
     return w[:, None], usable[:, None]
 
 
-def rank_scores(w: Tensor, usable: Tensor, ranking: str = 'weighted') -> Tensor:
+def rank_scores(w: Tensor, usable: Tensor, ranking: str = 'weighted',
+                share_decimals: Optional[int] = None) -> Tensor:
     """Rank scores r [C, G] from performances w [C, G].
 
-    'weighted': r_c = K * w_c / sum_c' w_c' over the usable models.
+    'weighted': r_c = K * w_c / sum_c' w_c' over the usable models; with ``share_decimals``
+    the share w_c / sum w is first rounded to that many decimals, as the authors' code does
+    with 2 (round half to even).
     'uniform' (the paper's Method B): models sorted by ascending w get 0.1, 0.2, 0.3, ...
     Ties keep the classroom order (student first), so a mentor tied with the student ranks
     above it.
@@ -112,7 +115,10 @@ def rank_scores(w: Tensor, usable: Tensor, ranking: str = 'weighted') -> Tensor:
     num_mentors = w.shape[0] - 1
     w = torch.where(usable, w, 0.0)
     if ranking == 'weighted':
-        return num_mentors * w / w.sum(0, keepdim=True).clamp_min(_TINY)
+        share = w / w.sum(0, keepdim=True).clamp_min(_TINY)
+        if share_decimals is not None:
+            share = torch.round(share, decimals=share_decimals)
+        return num_mentors * share
     index = torch.arange(w.shape[0], device=w.device)[:, None, None]
     # below[c, c', g]: model c' ranks below model c
     below = (w[None] < w[:, None]) | ((w[None] == w[:, None]) & (index.transpose(0, 1) < index))
@@ -237,13 +243,15 @@ def make_plan(w: Tensor, usable: Tensor, strategy: str = 'classroom', ranking: s
               base_temperature: float = 12.0, knowledge_filtering: bool = True,
               mentoring: bool = True, temperature: str = 'mentoring',
               sharpness: Optional[Tensor] = None, drop_rate: float = 0.5,
-              log_scores: Optional[Tensor] = None) -> Plan:
+              log_scores: Optional[Tensor] = None,
+              share_decimals: Optional[int] = None) -> Plan:
     """Rank the classroom from performances w [C, G] and plan the batch for ``strategy``.
 
     ``sharpness`` ([C, N], DTKD's max logits) is needed for ``temperature='dtkd'`` and
-    ``log_scores`` ([C, N], 0 where a sample cannot be scored) for CA-MKD.
+    ``log_scores`` ([C, N], 0 where a sample cannot be scored) for CA-MKD;
+    ``share_decimals`` rounds the weighted ranking's shares (``rank_scores``).
     """
-    r = rank_scores(w, usable, ranking)
+    r = rank_scores(w, usable, ranking, share_decimals)
     if strategy == 'classroom':
         plan = classroom_plan(r, w, usable, base_temperature, knowledge_filtering, mentoring)
         if temperature == 'dtkd':

@@ -165,7 +165,7 @@ class CifarShuffleNetV2(NamedArchs, BaseModule):
     """ShuffleNetV2 for 32x32 inputs.
 
     Ma et al., "ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design",
-    ECCV 2018, in the CIFAR form used by CRD (Tian et al., ICLR 2020) ("ShuffleV2"): a 3x3
+    ECCV 2018, in the CIFAR form used by CRD (Tian et al., ICLR 2020) ("ShuffleV2"): a 1x1
     24-channel stem without down-sampling or max-pooling, three stages (each a stride-2 block
     plus [3, 7, 3] blocks) and a final 1x1 convolution.
 
@@ -191,7 +191,7 @@ class CifarShuffleNetV2(NamedArchs, BaseModule):
         widths, num_blocks = self.settings(arch)
         self.arch = arch
         in_channels = STEM_CHANNELS
-        self.conv1 = nn.Conv2d(3, in_channels, 3, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(3, in_channels, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(in_channels)
         for i, (width, n) in enumerate(zip(widths[:3], num_blocks)):
             self.add_module(f'layer{i + 1}', make_v2_stage(in_channels, width, n))

@@ -59,6 +59,9 @@ class ClassroomKDLoss(nn.Module):
         heatmap_kd (str): heatmap students: 'mse' or 'kl' (spatial softmax at t_m).
         sync_ranking (bool): all-reduce the batch performance statistics over processes, so
             that every process ranks the classroom on the global batch. Defaults to False.
+        share_decimals (int, optional): round each share w_c / sum w to this many decimals
+            before multiplying by K ('weighted' ranking). 2 reproduces the authors' code,
+            which does so; ``None`` (default) keeps the paper's exact r.
     """
 
     def __init__(self,
@@ -74,7 +77,8 @@ class ClassroomKDLoss(nn.Module):
                  temperature: str = 'mentoring',
                  drop_rate: float = 0.5,
                  heatmap_kd: str = 'mse',
-                 sync_ranking: bool = False):
+                 sync_ranking: bool = False,
+                 share_decimals: Optional[int] = None):
         super().__init__()
         given = dict(task=task, strategy=strategy, ranking=ranking, granularity=granularity,
                      performance=performance, temperature=temperature, heatmap_kd=heatmap_kd)
@@ -89,12 +93,17 @@ class ClassroomKDLoss(nn.Module):
                              "score: leave performance='geometric'")
         if not 0 <= drop_rate < 1:
             raise ValueError(f'ClassroomKDLoss: drop_rate must be in [0, 1), got {drop_rate}')
+        if share_decimals is not None and not (isinstance(share_decimals, int)
+                                               and share_decimals >= 0):
+            raise ValueError('ClassroomKDLoss: share_decimals must be None or an int >= 0, '
+                             f'got {share_decimals!r}')
         self.task = task
         self.heatmap_kd = heatmap_kd
         self.sync_ranking = sync_ranking
         self.settings = ClassroomSettings(strategy, base_temperature, distill_weight,
                                           knowledge_filtering, mentoring, ranking, granularity,
-                                          performance, temperature, drop_rate)
+                                          performance, temperature, drop_rate,
+                                          share_decimals)
 
     def default_rep(self) -> Representation:
         """The representation of ``task`` with default options."""

@@ -3,6 +3,3 @@ _base_ = [
 ]
 
 custom_imports = dict(imports=['classroomkd_plugin'], allow_failed_imports=False)
-
-# CRD trains its MobileNetV2 / ShuffleNet models with a 5x smaller learning rate.
-optim_wrapper = dict(optimizer=dict(lr=0.01))
