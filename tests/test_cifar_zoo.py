@@ -34,7 +34,9 @@ PUBLISHED_PARAMS_M = {
     'shufflenetv1': 0.95,
     'shufflenetv2': 1.36,
     'resnet50': 23.7,
+    'efficientnet_b0': 4.14,  # the paper's Table 4 model; exact count in test_cifar_efficientnet
 }
+NOT_CRD = {'efficientnet_b0'}  # no CRD checkpoint exists to convert
 CONVERTED_ARCHS = [
     'resnet20', 'wrn_40_2', 'vgg13', 'resnet32x4', 'mobilenetv2', 'shufflenetv1', 'shufflenetv2',
     'resnet50'
@@ -59,7 +61,7 @@ def build_classifier(arch: str) -> torch.nn.Module:
 
 def test_every_arch_has_a_model_config():
     assert sorted(p.stem for p in MODEL_CONFIGS.glob('*.py')) == sorted(PUBLISHED_PARAMS_M)
-    assert sorted(tool.ARCHS) == sorted(PUBLISHED_PARAMS_M)
+    assert sorted(tool.ARCHS) == sorted(set(PUBLISHED_PARAMS_M) - NOT_CRD)
 
 
 @pytest.mark.parametrize('arch', sorted(PUBLISHED_PARAMS_M))
