@@ -2,6 +2,7 @@
 ``tools/generate_ablations.py`` and reproduce the paper's ablation rows as the authors set them
 up; every ablation (classification and pose) inherits its classroom and changes exactly its
 row's fields, nothing else in the whole config."""
+import functools
 import importlib.util
 import inspect
 from typing import Any, Dict, Iterator, Tuple
@@ -27,6 +28,29 @@ def load_generator():
 
 generator = load_generator()
 ROWS = {row.filename: row for row in generator.all_rows()}
+
+
+@pytest.fixture(scope='module', autouse=True)
+def remembered_scoped_bases():
+    """MMEngine reads all of mmpretrain's ~170 metafiles to resolve each ``mmpretrain::``
+    base (about a second per config); the ~80 configs loaded here resolve the same few."""
+    from mmengine.config import utils
+    lookup, found = utils._get_cfg_metainfo, {}
+
+    def remembered(package_path: str, cfg_path: str) -> dict:
+        key = package_path, cfg_path
+        if key not in found:
+            try:
+                found[key] = lookup(package_path, cfg_path)
+            except ValueError as error:  # a base config, not a model: the caller falls back
+                found[key] = error
+        if isinstance(found[key], ValueError):
+            raise found[key]
+        return found[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(utils, '_get_cfg_metainfo', remembered)
+        yield
 
 
 def differences(base: Any, other: Any, path: str = '') -> Iterator[Tuple[str, Any, Any]]:
@@ -62,6 +86,11 @@ def test_committed_configs_are_the_generator_output():
     assert generator.main(['--check']) == 0
 
 
+@functools.lru_cache(maxsize=None)
+def load_row(filename: str) -> Config:
+    return Config.fromfile(generator.OUT / filename)
+
+
 @pytest.fixture(scope='module')
 def classrooms() -> Dict[str, dict]:
     return {base: Config.fromfile(REPO / 'configs' / 'cls' / f'classroom_{base}.py').to_dict()
@@ -72,7 +101,7 @@ def classrooms() -> Dict[str, dict]:
 def test_cls_ablation_changes_exactly_its_fields(classrooms, filename):
     row = ROWS[filename]
     base = classrooms[row.base]
-    config = Config.fromfile(generator.OUT / filename).to_dict()
+    config = load_row(filename).to_dict()
     changed = {p: (a, b) for p, a, b in differences(base, config)
                if not p.startswith('model.mentors')}
     assert {p: b for p, (_, b) in changed.items()} == {
@@ -93,7 +122,7 @@ def test_cls_ablation_changes_exactly_its_fields(classrooms, filename):
 
 
 def cells(prefix: str, base: str) -> Dict[str, Config]:
-    return {row.name[len(prefix):]: Config.fromfile(generator.OUT / name)
+    return {row.name[len(prefix):]: load_row(name)
             for name, row in ROWS.items() if row.name.startswith(prefix) and row.base == base}
 
 
@@ -107,7 +136,8 @@ def test_table3_rows_as_the_authors_ran_them():
     # The authors' runs without Mentoring use t = 1 + 0 * T0; our variants keep T0 = 12.
     for name, kf in [('a-teacher-only-t1', False), ('a-no-adaptation-t1', False),
                      ('b-kf-only-t1', True), ('b-no-adaptation', False), ('b-kf-only', True)]:
-        assert loss[name].knowledge_filtering is kf and loss[name].mentoring is False, name
+        assert loss[name].get('knowledge_filtering', True) is kf, name
+        assert loss[name].mentoring is False, name
         assert loss[name].base_temperature == (1.0 if name.endswith('-t1') else 12.0), name
     assert loss['b-mentoring-only'].knowledge_filtering is False
     assert loss['b-mentoring-only'].get('mentoring', True) is True
@@ -163,7 +193,7 @@ def test_table4_peers_are_snapshots_of_the_efficientnet_run():
 
 
 def test_table5_dtkd_rows():
-    found = {(row.base, Config.fromfile(generator.OUT / name).model.distill_loss.base_temperature)
+    found = {(row.base, load_row(name).model.distill_loss.base_temperature)
              for name, row in ROWS.items() if row.name.startswith('table5-')}
     assert found == {(base, t0) for base in ('mobilenetv2_resnet50_cifar100',
                                              'resnet20_resnet56_cifar100')
