@@ -3,7 +3,10 @@
 The ClassroomKD authors' CIFAR EfficientNet-B0 (Table 4(a) of the paper) is the ImageNet model
 with the stride of its stem convolution set to 1 and nothing else changed; this backbone does
 the same to timm's ``efficientnet_b0``. Every stage keeps its ImageNet stride (1, 2, 2, 2, 1, 2, 1),
-so a 32x32 input reaches the last stage at 2x2 (ImageNet: 224 -> 7x7).
+so a 32x32 input reaches the last stage at 2x2 (ImageNet: 224 -> 7x7). One detail differs: the
+authors' model (the ``efficientnet_pytorch`` package) keeps the TensorFlow 'same' padding it
+computed for 224x224 inputs, which pads the stem on one side only and so crops its stride-1
+output to 31x31; timm pads symmetrically and keeps 32x32.
 """
 from typing import Dict, List, Optional, Tuple, Union
 
