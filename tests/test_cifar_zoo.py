@@ -36,6 +36,7 @@ PUBLISHED_PARAMS_M = {
     'shufflenetv1': 0.95,
     'shufflenetv2': 1.36,
     'resnet50': 23.7,
+    'efficientnet_b0': 4.14,  # the paper's Table 4 model; exact count in test_cifar_efficientnet
 }
 # Parameters of CRD's 100-class models: the sums over the layouts of crd_layout.py (buffers
 # excluded), so that an edit of a layout shows; they round to the published figures above, and
@@ -60,6 +61,11 @@ CRD_PARAMS = {
     'shufflenetv2': 1_355_528,
 }
 BUFFERS = ('running_mean', 'running_var', 'num_batches_tracked')
+NOT_CRD = {'efficientnet_b0'}  # no CRD checkpoint exists to convert
+CONVERTED_ARCHS = [
+    'resnet20', 'wrn_40_2', 'vgg13', 'resnet32x4', 'mobilenetv2', 'shufflenetv1', 'shufflenetv2',
+    'resnet50'
+]
 
 
 def load_tool():
@@ -80,7 +86,7 @@ def build_classifier(arch: str) -> torch.nn.Module:
 
 def test_every_arch_has_a_model_config():
     assert sorted(p.stem for p in MODEL_CONFIGS.glob('*.py')) == sorted(PUBLISHED_PARAMS_M)
-    assert sorted(tool.ARCHS) == sorted(PUBLISHED_PARAMS_M)
+    assert sorted(tool.ARCHS) == sorted(set(PUBLISHED_PARAMS_M) - NOT_CRD)
 
 
 @pytest.mark.parametrize('arch', sorted(PUBLISHED_PARAMS_M))
@@ -146,7 +152,7 @@ def random_crd_state(arch: str) -> dict:
 
 
 def test_crd_layouts_have_the_published_size():
-    assert sorted(CRD_LAYOUTS) == sorted(PUBLISHED_PARAMS_M) == sorted(CRD_PARAMS)
+    assert sorted(CRD_LAYOUTS) == sorted(set(PUBLISHED_PARAMS_M) - NOT_CRD) == sorted(CRD_PARAMS)
     for arch, (layout, _) in CRD_LAYOUTS.items():
         assert sum(math.prod(s) for k, s in layout.items()
                    if not k.endswith(BUFFERS)) == CRD_PARAMS[arch], arch

@@ -1,4 +1,5 @@
 from .classroom_hook import ClassroomHook
 from .mentor_check_hook import MentorCheckHook
+from .score_snapshot_hook import ScoreSnapshotHook
 
-__all__ = ['ClassroomHook', 'MentorCheckHook']
+__all__ = ['ClassroomHook', 'MentorCheckHook', 'ScoreSnapshotHook']

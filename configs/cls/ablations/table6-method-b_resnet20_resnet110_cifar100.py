@@ -1,3 +1,3 @@
-# The paper's Method B: rank scores 0.1, 0.2, ... by ascending performance, not K w / sum w.
+# Table 6: Method B, rank scores 0.1, 0.2, ... by ascending performance instead of K w / sum w.
 _base_ = ['../classroom_resnet20_resnet110_cifar100.py']
 model = dict(distill_loss=dict(ranking='uniform'))

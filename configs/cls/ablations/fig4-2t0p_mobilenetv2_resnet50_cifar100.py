@@ -1,0 +1,8 @@
+# Figure 4: 2 teachers and 0 peers, full ClassroomKD, as the authors' mobv2_student/2t0p.yaml.
+_base_ = ['../classroom_mobilenetv2_resnet50_cifar100.py']
+model = dict(mentors=[
+    dict(name='resnet50', config='configs/cls/_base_/models/resnet50.py',
+         checkpoint='work_dirs/resnet50_cifar100/epoch_240.pth'),
+    dict(name='vgg13', config='configs/cls/_base_/models/vgg13.py',
+         checkpoint='work_dirs/vgg13_cifar100/epoch_240.pth'),
+])

@@ -1,0 +1,10 @@
+# Figure 4: 2 teachers and 1 peer, full ClassroomKD, as the authors' mobv2_student/2t1p.yaml.
+_base_ = ['../classroom_mobilenetv2_resnet50_cifar100.py']
+model = dict(mentors=[
+    dict(name='resnet50', config='configs/cls/_base_/models/resnet50.py',
+         checkpoint='work_dirs/resnet50_cifar100/epoch_240.pth'),
+    dict(name='vgg13', config='configs/cls/_base_/models/vgg13.py',
+         checkpoint='work_dirs/vgg13_cifar100/epoch_240.pth'),
+    dict(name='resnet8', config='configs/cls/_base_/models/resnet8.py',
+         checkpoint='work_dirs/resnet8_cifar100/epoch_240.pth'),
+])

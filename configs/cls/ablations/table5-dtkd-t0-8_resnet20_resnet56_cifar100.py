@@ -1,0 +1,4 @@
+# Table 5: DTKD's temperatures in place of Mentoring at T0 = 8 (the authors' dtkd/ configs,
+# --dtkd_mentor); Knowledge Filtering kept.
+_base_ = ['../classroom_resnet20_resnet56_cifar100.py']
+model = dict(distill_loss=dict(temperature='dtkd', base_temperature=8.0))
