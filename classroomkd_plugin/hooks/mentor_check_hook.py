@@ -66,6 +66,7 @@ class MentorCheckHook(Hook):
         if not hasattr(model, 'mentors'):
             raise TypeError(f'MentorCheckHook needs a ClassroomDistiller, the model is a '
                             f'{type(model).__name__}')
+        model.build_mentors()
         val_cfg = runner.cfg.get('val_evaluator')
         if runner.val_loop is None or val_cfg is None:
             print_log('MentorCheckHook: no val_dataloader and val_evaluator; mentors not '

@@ -41,4 +41,8 @@ model = dict(
     # like the ground truth, as the paper's beta = 1.
     distill_loss=dict(type='ClassroomKDLoss', base_temperature=4.0, distill_weight=1.0))
 
+# `tools/test.py --badcase` of MMPose reads the metric from `model.head`, which a classroom
+# lacks: the student's head loss, as it would take.
+default_hooks = dict(badcase=dict(metric=_base_.model.head.loss))
+
 custom_hooks = _base_.custom_hooks + [dict(type='ClassroomHook'), dict(type='MentorCheckHook')]
