@@ -132,8 +132,13 @@ def check_classroom_config(classroom: Path, checkpoint: Path, data: dict, metric
     """The stock test.py on the classroom config and checkpoint, with the bad-case analysis,
     the visualisations and the predictions dumped (building a mentor would fail)."""
     dump = work_dir / 'predictions.pkl'
-    options = dict(data_options(data, splits=('test', )), **{
-        'default_hooks.badcase.badcase_thr': 0})  # every sample is a bad case
+    options = data_options(data, splits=('test', ))
+    # --dump turns test_evaluator into a list before --cfg-options apply: into the config
+    ann_file = options.pop('test_evaluator.ann_file', None)
+    if ann_file is not None:
+        with classroom.open('a') as config:
+            config.write(f'test_evaluator = dict(ann_file={ann_file!r})\n')
+    options['default_hooks.badcase.badcase_thr'] = 0  # every sample is a bad case
     log = run_tool(STOCK_TOOLS / 'test.py', classroom, checkpoint, '--work-dir', work_dir,
                    '--badcase', '--show-dir', 'shown', '--dump', dump, *cfg_options(options))
     assert "Epoch(test) [" in log and f'{metric}:' in log

@@ -43,8 +43,10 @@ model = dict(
     distill_loss=dict(
         type='ClassroomKDLoss', base_temperature=4.0, distill_weight=1.0, heatmap_kd='kl'))
 
-# `tools/test.py --badcase` of MMPose reads the metric from `model.head`, which a classroom
-# lacks: the student's head loss, as it would take.
+# MMPose's `tools/test.py --badcase` takes its metric from `model.head.loss`, which a
+# classroom lacks: the student's head loss, as it would take. `--show-dir`: MMPose's OpenCV
+# drawing calls int() on an array, an error under numpy 2.
 default_hooks = dict(badcase=dict(metric=_base_.model.head.loss))
+visualizer = dict(backend='matplotlib')
 
 custom_hooks = _base_.custom_hooks + [dict(type='ClassroomHook'), dict(type='MentorCheckHook')]
