@@ -33,9 +33,10 @@ class Score:
 
 @HOOKS.register_module()
 class MentorCheckHook(Hook):
-    """Before training, evaluates every mentor and the student on the val set and logs a
-    table (name, role, parameters in millions, metric), warning about every mentor that
-    scores at chance level: a checkpoint that did not load, or a mentor of another dataset.
+    """Before training, builds the mentors (``ClassroomDistiller.build_mentors``), evaluates
+    every mentor and the student on the val set and logs a table (name, role, parameters in
+    millions, metric), warning about every mentor that scores at chance level: a checkpoint
+    that did not load, or a mentor of another dataset.
 
     Each model gets a fresh evaluator built from ``val_evaluator`` and sees the val batches
     through the distiller's data preprocessor, as the mentors see the training batches. The
