@@ -54,7 +54,7 @@ def test_cifar_classroom_trains_one_step(config, tmp_path):
 def test_imagenet_classroom_builds_its_timm_and_torchvision_mentors(tmp_path):
     cfg = with_random_mentors(Config.fromfile('configs/cls/classroom_resnet34_regnety320_in1k.py'),
                               tmp_path)
-    model = build_classroom(cfg)
+    model = build_classroom(cfg).train()  # training starts: the mentors are built
     kinds = [type(m.model).__name__ for m in model.mentors]
     assert kinds == ['TimmClassifier'] + ['TorchvisionClassifier'] * 2 + ['TimmClassifier'] * 2
     assert torch.isfinite(one_step(model, 64, 1000)['loss_kd'])

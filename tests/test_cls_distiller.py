@@ -73,7 +73,7 @@ def test_loss_entries_and_logged_statistics(digits_mentors):
 
 def test_mentors_follow_the_distiller_but_are_not_its_submodules(digits_mentors):
     model = build(digits_mentors)
-    model.train()
+    model.train()  # training starts: the mentors are built
     assert not any(m.model.training for m in model.mentors)
     mentor_modules = {id(module) for m in model.mentors for module in m.model.modules()}
     assert not any(id(module) in mentor_modules for module in model.modules())
@@ -133,16 +133,37 @@ def test_sample_granularity_weighs_each_sample_of_the_head_loss(digits_mentors):
 def test_missing_checkpoint_names_the_mentor(digits_mentors, tmp_path):
     mentors = copy.deepcopy(digits_mentors)
     mentors[1]['checkpoint'] = str(tmp_path / 'nowhere.pth')
+    model = build(mentors)  # evaluation needs no mentor
     with pytest.raises(FileNotFoundError, match="mentor 'resnet14'.*does not exist"):
-        build(mentors)
+        model.train()
 
 
-def test_class_count_mismatch_names_the_mentor(tmp_path):
-    config = 'configs/cls/_base_/models/resnet8.py'  # 100 classes, the student has 10
-    mentor = dict(name='wrong', config=config,
-                  checkpoint=save_random_checkpoint(config, tmp_path / 'r8.pth'))
+def test_a_mentor_that_does_not_fit_is_refused_before_any_checkpoint_is_fetched(
+        digits_mentors):
+    """The second mentor has 100 classes, the student 10; nothing listens at either
+    checkpoint URL, so fetching one first would fail with another error."""
+    config = 'configs/cls/_base_/models/resnet8.py'
+    mentors = [dict(digits_mentors[0], checkpoint='http://127.0.0.1:9/teacher.pth'),
+               dict(name='wrong', config=config, checkpoint='http://127.0.0.1:9/wrong.pth')]
+    model = build(mentors)
     with pytest.raises(ClassroomError, match="mentor 'wrong'.*number of classes is 100.*10"):
-        build([mentor])
+        model.train()
+    assert len(model.mentors) == 0
+
+
+def test_evaluation_builds_and_fetches_nothing_of_the_mentors(tmp_path, digits_mentors):
+    """With every mentor's checkpoint missing or unreachable, the Runner tests and validates
+    the student; training refuses the classroom before its first iteration."""
+    mentors = [dict(digits_mentors[0], checkpoint=str(tmp_path / 'absent.pth')),
+               dict(digits_mentors[1], checkpoint='http://127.0.0.1:9/resnet14.pth')]
+    cfg = classroom_cfg(tmp_path, mentors)
+    cfg.custom_hooks = [h for h in cfg.custom_hooks if h.type != 'MentorCheckHook']
+    runner = Runner.from_cfg(cfg)
+    assert 'accuracy/top1' in runner.test() and 'accuracy/top1' in runner.val()
+    assert len(runner.model.mentors) == 0
+    with pytest.raises(FileNotFoundError, match="mentor 'resnet20'.*does not exist"):
+        runner.train()
+    assert runner.iter == 0
 
 
 def test_empty_mentor_list_is_refused_unless_no_kd():

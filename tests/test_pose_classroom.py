@@ -78,10 +78,14 @@ def test_the_head_chooses_the_adapter_and_its_signature():
     simcc = pose_adapter(build(RTMPOSE_T))
     assert isinstance(simcc, SimCCAdapter) and isinstance(simcc.rep, SimCCRep)
     assert simcc.rep.beta == 10.0  # RTMPose's KLDiscretLoss
-    assert simcc.signature() == {'number of keypoints': 17, 'input size': (192, 256)}
-    heatmap = pose_adapter(build(LITEHRNET_18_MPII), heatmap_kd='kl')
+    assert simcc.rep.sigma == (4.9, 5.66)  # RTMPose-t's SimCCLabel, in bins
+    signature = simcc.signature()
+    assert (signature['number of keypoints'], signature['input size']) == (17, (192, 256))
+    heatmap = pose_adapter(build(LITEHRNET_18_MPII))
     assert isinstance(heatmap, HeatmapAdapter) and heatmap.rep.kd_loss == 'kl'
-    assert heatmap.signature() == {'number of keypoints': 16, 'input size': (256, 256)}
+    assert heatmap.rep.sigma == 2.0  # MSRAHeatmap's, in cells
+    signature = heatmap.signature()
+    assert (signature['number of keypoints'], signature['input size']) == (16, (256, 256))
 
 
 @pytest.mark.parametrize('codec, tolerance', [
@@ -249,10 +253,38 @@ def classroom(student, mentor_checkpoints, names, **loss):
     ('litehrnet-18-udp', "mentor 'litehrnet-18-udp': HeatmapHead with codec UDPHeatmap is "
      'not supported'),
 ])
-def test_a_mentor_that_does_not_fit_is_named_before_training(mentor, message,
-                                                            mentor_checkpoints):
+def test_a_mentor_that_does_not_fit_is_named_before_its_checkpoint_is_fetched(
+        mentor, message, mentor_checkpoints):
+    """Nothing listens at the checkpoint URLs: fetching one before the check would fail
+    with another error. Building the classroom (what evaluation does) checks nothing."""
+    unreachable = {name: (config, f'http://127.0.0.1:9/{name}.pth')
+                   for name, (config, _) in mentor_checkpoints.items()}
+    model = classroom(RTMPOSE_T, unreachable, ['rtmpose-t', mentor])
     with pytest.raises(ClassroomError, match=message):
-        classroom(RTMPOSE_T, mentor_checkpoints, ['rtmpose-t', mentor])
+        model.train()
+
+
+def test_keypoint_names_of_the_training_sets_must_match(mentor_checkpoints, tmp_path):
+    """A mentor trained on PoseTrack18 (17 keypoints at 256x192, like COCO, but named and
+    ordered otherwise) is refused for a student trained on COCO."""
+    from mmpose.datasets.datasets.utils import parse_pose_metainfo
+    posetrack = tmp_path / 'rtmpose-t_posetrack18.py'
+    posetrack.write_text(f"""_base_ = ['{scoped(RTMPOSE_T)}']
+train_dataloader = dict(dataset=dict(metainfo=dict(
+    from_file='configs/_base_/datasets/posetrack18.py')))
+""")
+    mentors = {'posetrack': (str(posetrack), 'http://127.0.0.1:9/posetrack.pth'),
+               'coco': (scoped(RTMPOSE_T), mentor_checkpoints['rtmpose-t'][1])}
+    visualizer = Visualizer.get_instance('keypoint_names_test')
+    visualizer.dataset_meta = parse_pose_metainfo(
+        dict(from_file='configs/_base_/datasets/coco.py'))
+    try:
+        classroom(RTMPOSE_T, mentors, ['coco']).train()  # the same names
+        with pytest.raises(ClassroomError, match="mentor 'posetrack': its keypoint names "
+                           "differ from the student's: #1 is 'head_bottom', not 'left_eye'"):
+            classroom(RTMPOSE_T, mentors, ['coco', 'posetrack']).train()
+    finally:
+        visualizer.dataset_meta = {}
 
 
 def test_a_mentor_of_another_task_is_named_before_training(mentor_checkpoints, digits_mentors):

@@ -153,30 +153,101 @@ def test_resample_keeps_the_grid():
     assert torch.allclose(down[1:7], torch.arange(2.0, 14.0, 2.0))
 
 
-def test_heatmap_to_simcc_marginals_peak_at_the_right_bin():
-    cells = torch.tensor([[[10, 20], [3, 50], [40, 7]]])  # (x, y) heatmap cells
-    keypoints = cells.float() * 4  # cell i sits at pixel 4 i
-    heatmaps = gaussian_heatmaps(keypoints)
-    like = (torch.zeros(1, 3, 384), torch.zeros(1, 3, 512))
-    simcc_x, simcc_y = SimCCRep(beta=10.0).convert(heatmaps, HeatmapRep(), like)
-    assert simcc_x.shape == (1, 3, 384) and simcc_y.shape == (1, 3, 512)
-    # bin j sits at pixel j / 2: cell i is bin 8 i
-    assert torch.equal(simcc_x.argmax(-1), cells[..., 0] * 8)
-    assert torch.equal(simcc_y.argmax(-1), cells[..., 1] * 8)
-    for z in (simcc_x, simcc_y):  # logits of distributions: softmax(beta z) sums to 1
-        assert torch.allclose(torch.exp(10.0 * z).sum(-1), torch.ones(1, 3), atol=1e-4)
+RTMPOSE_T_SIGMA = (4.9, 5.66)  # RTMPose-t's SimCCLabel sigma, in bins
 
 
-def test_simcc_to_heatmap_outer_product_peaks_at_the_right_cell():
-    cells = torch.tensor([[[10, 20], [3, 50], [40, 7]]])
-    simcc = simcc_logits(cells.float() * 4)
-    like = torch.zeros(1, 3, 64, 48)
-    heatmaps = HeatmapRep().convert(simcc, SimCCRep(beta=10.0), like)
-    assert heatmaps.shape == like.shape
-    flat_index = heatmaps.flatten(-2).argmax(-1)
-    assert torch.equal(flat_index % 48, cells[..., 0])
-    assert torch.equal(flat_index // 48, cells[..., 1])
-    assert torch.allclose(heatmaps.flatten(-2).amax(-1), torch.ones(1, 3))
+def mmpose_codecs():
+    """MMPose's codecs at 256x192: unbiased heatmap targets (sigma 2 cells, stride 4) and
+    RTMPose-t's SimCC labels (2 bins per pixel)."""
+    from mmpose.codecs import MSRAHeatmap, SimCCLabel
+    return (MSRAHeatmap(input_size=INPUT, heatmap_size=HEATMAP, sigma=2, unbiased=True),
+            SimCCLabel(input_size=INPUT, sigma=RTMPOSE_T_SIGMA, simcc_split_ratio=SPLIT,
+                       normalize=False))
+
+
+def encode(codec, keypoints: torch.Tensor) -> dict:
+    """[1, K, 2] keypoints through an MMPose codec, as tensors."""
+    encoded = codec.encode(keypoints.numpy(), torch.ones(keypoints.shape[:2]).numpy())
+    return {key: torch.as_tensor(value) for key, value in encoded.items()}
+
+
+def test_a_heatmap_mentor_becomes_the_simcc_label_of_its_keypoint():
+    """A mentor that outputs its MSRAHeatmap targets converts into the SimCCLabel labels of
+    the same keypoints (here on SimCCLabel's half-pixel grid, which it rounds to, and off
+    the 4-pixel heatmap grid): RTMPose's own targets, peak to background e^10 under
+    KLDiscretLoss's softmax(10 z). A mentor peaking at 0.7 keeps that confidence."""
+    heatmap_codec, simcc_codec = mmpose_codecs()
+    keypoints = (random_keypoints(n=1, k=40) * 2).round() / 2
+    heatmaps = encode(heatmap_codec, keypoints)['heatmaps'][None]
+    assert (keypoints % 4 != 0).any(-1).float().mean() > 0.9
+    labels = encode(simcc_codec, keypoints)
+    like = (torch.zeros(1, 40, 384), torch.zeros(1, 40, 512))
+    simcc = SimCCRep(10.0, RTMPOSE_T_SIGMA)
+    simcc_x, simcc_y = simcc.convert(heatmaps, HeatmapRep(sigma=2.0), like)
+    assert (simcc_x - labels['keypoint_x_labels']).abs().max() < 1e-4
+    assert (simcc_y - labels['keypoint_y_labels']).abs().max() < 1e-4
+    p = torch.softmax(10.0 * simcc_x, -1)
+    assert torch.allclose(p.amax(-1) / p.amin(-1), torch.full((1, 40), math.exp(10.0)),
+                          rtol=1e-3)
+    unsure_x, _ = simcc.convert(0.7 * heatmaps, HeatmapRep(sigma=2.0), like)
+    assert torch.allclose(unsure_x, 0.7 * labels['keypoint_x_labels'], atol=1e-4)
+
+
+def test_a_simcc_mentor_becomes_the_heatmap_target_of_its_keypoint():
+    """The reverse: SimCCLabel labels taken as a mentor's logits convert into the
+    MSRAHeatmap targets of the same keypoints (sigma 2 cells: about 17 cells above 0.5,
+    against one before re-encoding)."""
+    heatmap_codec, simcc_codec = mmpose_codecs()
+    keypoints = (random_keypoints(n=1, k=40, seed=1) * 2).round() / 2
+    labels = encode(simcc_codec, keypoints)
+    logits = (labels['keypoint_x_labels'], labels['keypoint_y_labels'])
+    target = encode(heatmap_codec, keypoints)['heatmaps'][None]
+    heatmaps = HeatmapRep(sigma=2.0).convert(logits, SimCCRep(10.0, RTMPOSE_T_SIGMA),
+                                             torch.zeros(1, 40, 64, 48))
+    assert (heatmaps - target).abs().max() < 1e-4
+    assert (heatmaps > 0.5).flatten(2).sum(-1).float().mean() > 15
+    # logits are defined up to a shift: the background does not count
+    shifted = HeatmapRep(sigma=2.0).convert(tuple(z - 3.0 for z in logits),
+                                            SimCCRep(10.0, RTMPOSE_T_SIGMA), heatmaps)
+    assert torch.allclose(shifted, heatmaps, atol=1e-4)
+
+
+def test_converted_mentors_decode_to_their_own_keypoints_within_a_tenth_of_a_pixel():
+    """Sub-pixel keypoints (anywhere, not on any grid) survive both conversions: the
+    converted mentor decodes where the mentor does (and where MMPose's codec put it)."""
+    heatmap_codec, _ = mmpose_codecs()
+    keypoints = random_keypoints(n=1, k=200, seed=2)
+    heatmaps = encode(heatmap_codec, keypoints)['heatmaps'][None]
+    own = decode_heatmaps(heatmaps, INPUT)
+    assert (own - keypoints).norm(dim=-1).max() < 0.01
+    like = (torch.zeros(1, 200, 384), torch.zeros(1, 200, 512))
+    simcc = SimCCRep(10.0, RTMPOSE_T_SIGMA)
+    converted = decode_simcc(*simcc.convert(heatmaps, HeatmapRep(sigma=2.0), like), INPUT)
+    assert (converted - own).norm(dim=-1).max() < 0.1
+    # SimCC logits peaking between bins: SimCCLabel's Gaussian at the unrounded keypoints
+    logits = tuple(torch.exp(-(torch.arange(n) - keypoints[..., axis, None] * SPLIT)**2 /
+                             (2 * RTMPOSE_T_SIGMA[axis]**2)) for axis, n in enumerate((384, 512)))
+    own = decode_simcc(*logits, INPUT)
+    back = HeatmapRep(sigma=2.0).convert(logits, simcc, torch.zeros(1, 200, 64, 48))
+    assert (decode_heatmaps(back, INPUT) - own).norm(dim=-1).max() < 0.1
+
+
+def test_conversions_carry_the_mentors_spread_relative_to_its_codec():
+    """A heatmap peak 1.5x as wide as its codec's (sigma 3 cells, not 2) becomes SimCC labels
+    1.5x as wide as the student's codec's (7.5 and 9 bins, not 5 and 6), and back
+    (hand-written Gaussians)."""
+    xs, ys = torch.arange(48.0), torch.arange(64.0)
+    wide = (torch.exp(-(ys - 30.5)**2 / (2 * 3.0**2))[:, None] *
+            torch.exp(-(xs - 20.25)**2 / (2 * 3.0**2))[None, :])[None, None]
+    wide_x = torch.exp(-(torch.arange(384.0) - 20.25 * 8)**2 / (2 * 7.5**2))  # cell i: bin 8 i
+    wide_y = torch.exp(-(torch.arange(512.0) - 30.5 * 8)**2 / (2 * 9.0**2))
+    simcc, heatmap = SimCCRep(10.0, (5.0, 6.0)), HeatmapRep(sigma=2.0)
+    simcc_x, simcc_y = simcc.convert(wide, heatmap, (torch.zeros(1, 1, 384),
+                                                     torch.zeros(1, 1, 512)))
+    assert torch.allclose(simcc_x[0, 0], wide_x, atol=1e-4)
+    assert torch.allclose(simcc_y[0, 0], wide_y, atol=1e-4)
+    back = heatmap.convert((wide_x[None, None], wide_y[None, None]), simcc, wide)
+    assert torch.allclose(back, wide, atol=1e-4)
 
 
 def test_heatmap_resize_keeps_the_peak():

@@ -257,8 +257,8 @@ def test_classroom_checkpoint_holds_the_student_and_its_optimizer_only(short_run
     assert 0 <= size - stock_size <= 0.01 * stock_size, (size, stock_size)
 
 
-def test_test_rebuilds_the_mentors_from_their_own_checkpoints(short_runs, digits_mentors,
-                                                              tmp_path):
+def test_test_builds_no_mentor_and_training_loads_their_own_checkpoints(
+        short_runs, digits_mentors, tmp_path):
     cfg = Config.fromfile(CLASSROOM)
     cfg.merge_from_dict(dict(work_dir=str(tmp_path), experiment_name='test_load_from',
                              load_from=str(short_runs / 'classroom' / 'iter_2.pth')))
@@ -266,10 +266,13 @@ def test_test_rebuilds_the_mentors_from_their_own_checkpoints(short_runs, digits
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     assert 'accuracy/top1' in metrics
+    assert len(runner.model.mentors) == 0  # testing needs none
 
     trained = torch.load(short_runs / 'classroom' / 'iter_2.pth', weights_only=True)
     for key, value in runner.model.state_dict().items():
         assert torch.equal(value, trained['state_dict'][key]), key
+    runner.model.train()  # as training starts
+    assert len(runner.model.mentors) == len(digits_mentors)
     for mentor, given in zip(runner.model.mentors, digits_mentors):
         own = torch.load(given['checkpoint'], weights_only=True)['state_dict']
         for key, value in mentor.model.state_dict().items():

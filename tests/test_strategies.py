@@ -71,7 +71,7 @@ def test_nokd_is_the_task_loss_alone():
 def test_nokd_distiller_loads_no_mentor_and_trains_like_the_stock_student(digits_mentors):
     # a mentor whose checkpoint does not exist: nokd neither loads nor runs it
     mentors = [dict(digits_mentors[0], checkpoint='does/not/exist.pth'), digits_mentors[1]]
-    model = distiller(mentors, strategy='nokd')
+    model = distiller(mentors, strategy='nokd').train()
     assert len(model.mentors) == 0
     torch.manual_seed(0)
     inputs = torch.randn(6, 3, 16, 16)
@@ -100,7 +100,7 @@ def test_kd_is_hinton_kd_from_the_first_mentor_at_t0():
 
 def test_kd_distiller_builds_the_teacher_alone(digits_mentors):
     mentors = [digits_mentors[0], dict(digits_mentors[1], checkpoint='does/not/exist.pth')]
-    model = distiller(mentors, strategy='kd')
+    model = distiller(mentors, strategy='kd').train()  # training starts: mentors are built
     assert len(model.mentors) == 1
     model(torch.randn(4, 3, 16, 16), [DataSample().set_gt_label(i) for i in range(4)],
           mode='loss')

@@ -15,6 +15,12 @@ the person box inside the W x H input (top-down crops pad the box by 1.25). Heat
 vectors decode the same way, so the same keypoints score the same in either representation:
 the maximum, refined to sub-bin precision by the vertex of a parabola through the log-density
 at the maximum and its two neighbours (exact for Gaussian peaks, which both heads learn).
+
+A mentor of the other head is re-encoded for the student: its peak, read as a Gaussian (centre
+the refined maximum, height its keypoint score, width relative to its own codec's sigma), is
+written as the student's codec writes a keypoint, at the unrounded centre. A mentor that
+outputs its own training target thus becomes the student's training target for the same
+keypoint.
 """
 from dataclasses import dataclass
 from typing import Tuple
@@ -90,25 +96,33 @@ def keypoint_similarity(pred: Tensor, targets: PoseTargets) -> Tuple[Tensor, Ten
     return (similarity * visible).sum(-1) / count.clamp_min(1), count > 0
 
 
-def peak_offset(log_density: Tensor, index: Tensor) -> Tensor:
-    """Sub-bin position of the maximum at ``index`` ([...]) of ``log_density`` ([..., n]):
-    the vertex of the parabola through the maximum and its neighbours, in [-0.5, 0.5];
-    0 at the borders and where the parabola is not concave."""
-    n = log_density.shape[-1]
+def fit_peak(log_value: Tensor, index: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """The Gaussian through the maximum at ``index`` ([...]) of ``log_value`` ([..., n]) and
+    its two neighbours, i.e. the parabola through their logs: the offset of its centre from
+    ``index`` (in [-0.5, 0.5]), its log height and its width (standard deviation, in bins).
+    Where the parabola is not concave (at a border, on a plateau) the offset is 0, the log
+    height the maximum's and the width 0. Exact for Gaussian peaks."""
+    n = log_value.shape[-1]
     inner = (index > 0) & (index < n - 1)
 
     def at(i: Tensor) -> Tensor:
-        return log_density.gather(-1, i.clamp(0, n - 1)[..., None])[..., 0]
+        return log_value.gather(-1, i.clamp(0, n - 1)[..., None])[..., 0]
 
     left, centre, right = at(index - 1), at(index), at(index + 1)
-    curvature = left - 2 * centre + right
-    concave = inner & (curvature < 0)
-    offset = 0.5 * (left - right) / torch.where(concave, curvature, torch.ones_like(curvature))
-    return torch.where(concave, offset, torch.zeros_like(offset)).clamp(-0.5, 0.5)
+    concave = inner & (left - 2 * centre + right < 0)
+    curvature = torch.where(concave, left - 2 * centre + right, -torch.ones_like(centre))
+    slope = 0.5 * (right - left)
+    offset = torch.where(concave, -slope / curvature, torch.zeros_like(slope)).clamp(-0.5, 0.5)
+    log_height = centre + torch.where(concave, offset * (slope + 0.5 * curvature * offset),
+                                      torch.zeros_like(slope))
+    width = torch.where(concave, (-1 / curvature).sqrt(), torch.zeros_like(curvature))
+    return offset, log_height, width
 
 
-def decode_heatmaps(heatmaps: Tensor, input_size: Tuple[int, int]) -> Tensor:
-    """[N, K, H, W] heatmaps -> [N, K, 2] input-space keypoints (refined maxima)."""
+def heatmap_peaks(heatmaps: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """[N, K, H, W] heatmaps -> every keypoint's peak as a Gaussian fitted to log h along the
+    row and the column through the maximum: centre [N, K, 2] (x, y in cells), height [N, K]
+    and width [N, K, 2] (in cells, 0 where the fit is not concave)."""
     heatmaps = heatmaps.float()
     height, width = heatmaps.shape[-2:]
     index = heatmaps.flatten(-2).argmax(-1)
@@ -118,9 +132,48 @@ def decode_heatmaps(heatmaps: Tensor, input_size: Tuple[int, int]) -> Tensor:
         *row.shape, 1, width))[..., 0, :]
     col_profile = log_density.gather(-1, col[..., None, None].expand(
         *col.shape, height, 1))[..., 0]
-    x = col + peak_offset(row_profile, col)
-    y = row + peak_offset(col_profile, row)
-    return torch.stack([x * (input_size[0] / width), y * (input_size[1] / height)], -1)
+    dx, log_height_x, width_x = fit_peak(row_profile, col)
+    dy, log_height_y, width_y = fit_peak(col_profile, row)
+    # for a h(x, y) = a gx(x) gy(y), the row's fit peaks at a gy(row), the column's at
+    # a gx(col), and the maximum is a gx(col) gy(row)
+    log_max = log_density.flatten(-2).gather(-1, index[..., None])[..., 0]
+    peak = (log_height_x + log_height_y - log_max).exp()
+    return (torch.stack([col + dx, row + dy], -1), peak, torch.stack([width_x, width_y], -1))
+
+
+def simcc_peak(logits: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """[..., n] SimCC logits -> the peak: its centre in bins (the refined maximum, as
+    ``decode_simcc`` decodes it), and the height above the median logit (the background:
+    logits are defined up to a shift) and width (bins, 0 where the fit is not concave) of
+    the Gaussian fitted to the logits above that median."""
+    logits = logits.float()
+    index = logits.argmax(-1)
+    offset = fit_peak(logits, index)[0]
+    above = logits - logits.median(-1, keepdim=True).values
+    _, log_height, width = fit_peak(above.clamp_min(_EPS).log(), index)
+    return index + offset, log_height.exp(), width
+
+
+def gaussian_labels(centre: Tensor, height: Tensor, sigma: Tensor, size: int) -> Tensor:
+    """``height * exp(-(j - centre)^2 / (2 sigma^2))`` over bins j < ``size`` ([..., size]
+    for [...] centres, heights and widths): the Gaussian label MMPose's codecs encode, here
+    at an unrounded centre."""
+    bins = torch.arange(size, device=centre.device, dtype=centre.dtype)
+    return height[..., None] * torch.exp(-(bins - centre[..., None])**2 /
+                                         (2 * sigma[..., None]**2))
+
+
+def relative_width(width: Tensor, codec_sigma: float) -> Tensor:
+    """A fitted peak's width relative to the Gaussian its codec trains towards (1 where the
+    fit is not concave)."""
+    return torch.where(width > 0, width / codec_sigma, torch.ones_like(width))
+
+
+def decode_heatmaps(heatmaps: Tensor, input_size: Tuple[int, int]) -> Tensor:
+    """[N, K, H, W] heatmaps -> [N, K, 2] input-space keypoints (refined maxima)."""
+    height, width = heatmaps.shape[-2:]
+    centre = heatmap_peaks(heatmaps)[0]
+    return centre * centre.new_tensor([input_size[0] / width, input_size[1] / height])
 
 
 def decode_simcc(simcc_x: Tensor, simcc_y: Tensor, input_size: Tuple[int, int]) -> Tensor:
@@ -130,7 +183,7 @@ def decode_simcc(simcc_x: Tensor, simcc_y: Tensor, input_size: Tuple[int, int]) 
     for logits, extent in zip((simcc_x, simcc_y), input_size):
         logits = logits.float()
         index = logits.argmax(-1)
-        bins = index + peak_offset(logits, index)
+        bins = index + fit_peak(logits, index)[0]
         coords.append(bins * (extent / logits.shape[-1]))
     return torch.stack(coords, -1)
 
@@ -140,12 +193,6 @@ def _masked_keypoint_mean(per_keypoint: Tensor, weights: Tensor) -> Tensor:
     return (per_keypoint * weights.to(per_keypoint.dtype)).mean(-1)
 
 
-def spatial_distribution(heatmaps: Tensor) -> Tensor:
-    """[N, K, H, W] heatmaps -> their spatial distributions softmax(HEATMAP_BETA * h)."""
-    logits = HEATMAP_BETA * heatmaps.float().flatten(-2)
-    return torch.softmax(logits, -1).reshape(heatmaps.shape)
-
-
 class HeatmapRep(Representation):
     """Keypoint heatmaps [N, K, H, W] (MMPose heatmap heads).
 
@@ -153,17 +200,21 @@ class HeatmapRep(Representation):
     do the same, so that ``distill_weight`` keeps one meaning at any heatmap size.
 
     Args:
-        kd_loss: 'mse' (regress the mentor's heatmap; the temperature plays no part) or 'kl'
-            (KL between the spatial distributions softmax(10 * h / t) at the temperatures).
+        kd_loss: 'kl' (the paper's KD term on the spatial distributions softmax(10 * h / t) at
+            the temperatures, per pixel) or 'mse' (regress the mentor's heatmap; no
+            temperature, so Mentoring has no effect).
+        sigma: the Gaussian width, in cells, of the targets the head is trained towards
+            (``MSRAHeatmap.sigma``).
     """
 
     name = 'heatmap'
     converts_from = ('simcc', )
 
-    def __init__(self, kd_loss: str = 'mse'):
+    def __init__(self, kd_loss: str = 'kl', sigma: float = 2.0):
         if kd_loss not in ('mse', 'kl'):
             raise ValueError(f"heatmap kd_loss must be 'mse' or 'kl', got {kd_loss!r}")
         self.kd_loss = kd_loss
+        self.sigma = float(sigma)
 
     def log_score(self, out: Tensor, targets: PoseTargets) -> Tuple[Tensor, Tensor]:
         score, valid = keypoint_similarity(decode_heatmaps(out, targets.input_size), targets)
@@ -191,11 +242,19 @@ class HeatmapRep(Representation):
             out = out.float()
             return resample(resample(out, width).transpose(-1, -2), height).transpose(-1, -2)
         if isinstance(source, SimCCRep):
-            p_x, p_y = (torch.softmax(source.beta * z.float(), -1) for z in out)
-            joint = (resample_distribution(p_y, height)[..., :, None] *
-                     resample_distribution(p_x, width)[..., None, :])
-            # a heatmap that peaks at 1, like the Gaussian targets heatmap heads learn
-            return joint / joint.flatten(-2).amax(-1)[..., None, None]
+            # re-encoded as this codec encodes a keypoint: a Gaussian at the mentor's refined
+            # keypoint, its width scaled as the mentor's peak is to its own codec's, and its
+            # height the mentor's keypoint score (SimCCLabel's: the smaller of the two)
+            peaks = [simcc_peak(z) for z in out]
+            axes = [
+                gaussian_labels(centre * (size / z.shape[-1]), torch.ones_like(centre),
+                                (self.sigma * relative_width(spread, codec_sigma)).clamp(
+                                    max=size), size)
+                for (centre, _, spread), z, codec_sigma, size in zip(
+                    peaks, out, source.sigma, (width, height))
+            ]
+            score = torch.minimum(peaks[0][1], peaks[1][1])
+            return score[..., None, None] * axes[1][..., :, None] * axes[0][..., None, :]
         return super().convert(out, source, like)
 
 
@@ -209,13 +268,16 @@ class SimCCRep(Representation):
     Args:
         beta: logit scale of the head's loss (``KLDiscretLoss.beta``, 10 for RTMPose): the
             distributions are softmax(beta * z / t).
+        sigma: the (x, y) Gaussian widths, in bins, of the labels the head is trained
+            towards (``SimCCLabel.sigma``).
     """
 
     name = 'simcc'
     converts_from = ('heatmap', )
 
-    def __init__(self, beta: float = 1.0):
+    def __init__(self, beta: float = 1.0, sigma: Tuple[float, float] = (6.0, 6.0)):
         self.beta = beta
+        self.sigma = tuple(float(s) for s in sigma)
 
     def log_score(self, out, targets: PoseTargets) -> Tuple[Tensor, Tensor]:
         pred = decode_simcc(out[0], out[1], targets.input_size)
@@ -240,11 +302,20 @@ class SimCCRep(Representation):
                     z.shape == y.shape for z, y in zip(out, like)):
                 return out
             probs = [torch.softmax(source.beta * z.float(), -1) for z in out]
-        elif isinstance(source, HeatmapRep):
-            joint = spatial_distribution(out)
-            probs = [joint.sum(-2), joint.sum(-1)]  # x and y marginals
-        else:
-            return super().convert(out, source, like)
-        # logits on the student's scale whose softmax(beta * z) is the mentor's distribution
-        return tuple(
-            resample_distribution(p, z.shape[-1]).log() / self.beta for p, z in zip(probs, like))
+            # logits on the student's scale whose softmax(beta * z) is the mentor's
+            # distribution
+            return tuple(resample_distribution(p, z.shape[-1]).log() / self.beta
+                         for p, z in zip(probs, like))
+        if isinstance(source, HeatmapRep):
+            # re-encoded as this codec encodes a keypoint (logits z with softmax(beta * z) the
+            # distribution KLDiscretLoss trains towards): Gaussian labels at the mentor's
+            # refined keypoint, their widths scaled as the mentor's peak is to its own codec's,
+            # their height the mentor's keypoint score (its heatmap's peak)
+            centre, score, spread = heatmap_peaks(out)
+            grid = (out.shape[-1], out.shape[-2])
+            return tuple(
+                gaussian_labels(centre[..., axis] * (z.shape[-1] / grid[axis]), score,
+                                (self.sigma[axis] * relative_width(
+                                    spread[..., axis], source.sigma)).clamp(max=z.shape[-1]),
+                                z.shape[-1]) for axis, z in enumerate(like))
+        return super().convert(out, source, like)

@@ -33,9 +33,10 @@ class Score:
 
 @HOOKS.register_module()
 class MentorCheckHook(Hook):
-    """Before training, evaluates every mentor and the student on the val set and logs a
-    table (name, role, parameters in millions, metric), warning about every mentor that
-    scores at chance level: a checkpoint that did not load, or a mentor of another dataset.
+    """Before training, builds the mentors (``ClassroomDistiller.build_mentors``), evaluates
+    every mentor and the student on the val set and logs a table (name, role, parameters in
+    millions, metric), warning about every mentor that scores at chance level: a checkpoint
+    that did not load, or a mentor of another dataset.
 
     Each model gets a fresh evaluator built from ``val_evaluator`` and sees the val batches
     through the distiller's data preprocessor, as the mentors see the training batches. The
@@ -66,6 +67,7 @@ class MentorCheckHook(Hook):
         if not hasattr(model, 'mentors'):
             raise TypeError(f'MentorCheckHook needs a ClassroomDistiller, the model is a '
                             f'{type(model).__name__}')
+        model.build_mentors()
         val_cfg = runner.cfg.get('val_evaluator')
         if runner.val_loop is None or val_cfg is None:
             print_log('MentorCheckHook: no val_dataloader and val_evaluator; mentors not '

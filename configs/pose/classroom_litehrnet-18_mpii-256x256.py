@@ -33,12 +33,20 @@ model = dict(
             config=mpii_configs + 'td-hm_hrnet-w48_8xb64-210e_mpii-256x256.py',
             checkpoint=weights + 'hrnet/hrnet_w48_mpii_256x256-92cab7bd_20200812.pth'),
     ],
-    # heatmap_kd 'mse': the student regresses each active mentor's heatmap, as its own head
-    # regresses the target heatmap; the temperature then plays no part (base_temperature 4
-    # applies to heatmap_kd='kl', where softmax(10 * h / t) keeps a visible peak up to t = 5).
-    # distill_weight 1: the MSE term has KeypointMSELoss's scale, so a mentor of rank 1 weighs
-    # like the ground truth, as the paper's beta = 1.
+    # heatmap_kd 'kl': the paper's KD term t^2 KL on each heatmap's spatial distribution
+    # softmax(10 h / t) at the mentor's temperature, so that Mentoring acts on heatmaps as on
+    # logits ('mse', which regresses the mentor's heatmap, has no temperature).
+    # base_temperature 4: t = 1 + 4 * gap <= 5, as in the COCO classrooms.
+    # distill_weight 1: the KD term is averaged over pixels, as KeypointMSELoss is (and as
+    # KLDiscretLoss averages its KL over bins), so a mentor of rank 1 weighs like the ground
+    # truth, as the paper's beta = 1.
     distill_loss=dict(
-        type='ClassroomKDLoss', base_temperature=4.0, distill_weight=1.0, heatmap_kd='mse'))
+        type='ClassroomKDLoss', base_temperature=4.0, distill_weight=1.0, heatmap_kd='kl'))
+
+# MMPose's `tools/test.py --badcase` takes its metric from `model.head.loss`, which a
+# classroom lacks: the student's head loss, as it would take. `--show-dir`: MMPose's OpenCV
+# drawing calls int() on an array, an error under numpy 2.
+default_hooks = dict(badcase=dict(metric=_base_.model.head.loss))
+visualizer = dict(backend='matplotlib')
 
 custom_hooks = _base_.custom_hooks + [dict(type='ClassroomHook'), dict(type='MentorCheckHook')]

@@ -41,4 +41,11 @@ model = dict(
     # like the ground truth, as the paper's beta = 1.
     distill_loss=dict(type='ClassroomKDLoss', base_temperature=4.0, distill_weight=1.0))
 
+# MMPose's `tools/test.py --badcase` takes its metric from `model.head.loss`, which a
+# classroom lacks; the hook scores predicted against true keypoint coordinates, which RTMPose's
+# KLDiscretLoss cannot (it fails for the stock RTMPose configs too): the hook's own default.
+# `--show-dir`: MMPose's OpenCV drawing calls int() on an array, an error under numpy 2.
+default_hooks = dict(badcase=dict(metric=dict(type='KeypointMSELoss', use_target_weight=True)))
+visualizer = dict(backend='matplotlib')
+
 custom_hooks = _base_.custom_hooks + [dict(type='ClassroomHook'), dict(type='MentorCheckHook')]

@@ -1,9 +1,12 @@
 """MMPose top-down estimators in a classroom: heatmap heads and SimCC heads."""
+import copy
 from abc import abstractmethod
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
+from mmengine.config import Config
 from mmengine.visualization import Visualizer
+from mmpose.datasets.datasets.utils import parse_pose_metainfo
 from mmpose.models import TopdownPoseEstimator
 from mmpose.models.heads import HeatmapHead, RTMCCHead, SimCCHead
 from torch import Tensor, nn
@@ -21,16 +24,38 @@ HEATMAP_CODECS = ('MSRAHeatmap', )
 SIMCC_CODECS = ('SimCCLabel', )
 
 
-def _training_set_sigmas() -> Optional[Sequence[float]]:
-    """OKS sigmas of the dataset metainfo that MMEngine's loops give the visualizer: the
-    training set's, replaced by the validation set's (the same dataset in stock configs) when
+def _runner_dataset_meta() -> dict:
+    """The dataset metainfo that MMEngine's loops give the visualizer: the training set's,
+    replaced by the validation set's (the same dataset in stock configs) when
     ``Runner.train`` builds the validation loop."""
     try:
-        meta = Visualizer.get_current_instance().dataset_meta or {}
+        return Visualizer.get_current_instance().dataset_meta or {}
     except RuntimeError:  # no runner, no visualizer
-        meta = {}
-    sigmas = meta.get('sigmas')
+        return {}
+
+
+def _training_set_sigmas() -> Optional[Sequence[float]]:
+    """OKS sigmas of the runner's dataset metainfo."""
+    sigmas = _runner_dataset_meta().get('sigmas')
     return None if sigmas is None or len(sigmas) == 0 else [float(s) for s in sigmas]
+
+
+def _keypoint_names(meta: dict) -> Optional[Tuple[str, ...]]:
+    """Keypoint names, in keypoint order, of a parsed pose metainfo."""
+    id2name = meta.get('keypoint_id2name')
+    return tuple(id2name[k] for k in range(len(id2name))) if id2name else None
+
+
+def trained_keypoint_names(config: Config) -> Optional[Tuple[str, ...]]:
+    """Keypoint names of the training set a config file names (its ``metainfo``, else its
+    dataset class's), without reading any data."""
+    dataset = config.get('train_dataloader', {}).get('dataset', {})
+    metainfo = dataset.get('metainfo')
+    if metainfo is None:
+        from mmpose.registry import DATASETS
+        metainfo = getattr(DATASETS.get(dataset.get('type', '')), 'METAINFO', None)
+    return _keypoint_names(parse_pose_metainfo(copy.deepcopy(dict(metainfo)))) \
+        if metainfo else None
 
 
 class PoseAdapter(TaskAdapter):
@@ -43,12 +68,16 @@ class PoseAdapter(TaskAdapter):
     Args:
         model: a ``TopdownPoseEstimator``.
         sigmas: OKS sigmas; default those of the dataset metainfo, else a uniform sigma.
+        config: the config file of a mentor: its training set names its keypoints. Without
+            it, the keypoints are named by the runner's dataset (the student's).
     """
 
     codecs: Sequence[str] = ()
 
-    def __init__(self, model: nn.Module, sigmas: Optional[Sequence[float]] = None):
+    def __init__(self, model: nn.Module, sigmas: Optional[Sequence[float]] = None,
+                 config: Optional[Config] = None):
         super().__init__(model)
+        self.config = config
         codec = model.head.decoder
         head = type(model.head).__name__
         if codec is None:
@@ -110,10 +139,14 @@ class PoseAdapter(TaskAdapter):
         return self.model.head.loss_module(out, self.encoded_targets(data_samples), weights)
 
     def signature(self) -> Dict[str, Any]:
-        return {
-            'number of keypoints': self.model.head.out_channels,
-            'input size': self.input_size
-        }
+        count = self.model.head.out_channels
+        names = trained_keypoint_names(self.config) if self.config is not None else \
+            _keypoint_names(_runner_dataset_meta())
+        signature = {'number of keypoints': count, 'input size': self.input_size}
+        # a runner's dataset of another size is not this model's (a runner that is gone)
+        if names is not None and (self.config is not None or len(names) == count):
+            signature['keypoint names'] = names
+        return signature
 
 
 class HeatmapAdapter(PoseAdapter):
@@ -125,9 +158,9 @@ class HeatmapAdapter(PoseAdapter):
 
     codecs = HEATMAP_CODECS
 
-    def __init__(self, model: nn.Module, sigmas=None, kd_loss: str = 'mse'):
-        super().__init__(model, sigmas)
-        self.rep = HeatmapRep(kd_loss)
+    def __init__(self, model: nn.Module, sigmas=None, kd_loss: str = 'kl', config=None):
+        super().__init__(model, sigmas, config)
+        self.rep = HeatmapRep(kd_loss, model.head.decoder.sigma)
 
     def encoded_targets(self, data_samples: Sequence) -> Tensor:
         return torch.stack([s.gt_fields.heatmaps for s in data_samples])
@@ -142,13 +175,13 @@ class SimCCAdapter(PoseAdapter):
 
     codecs = SIMCC_CODECS
 
-    def __init__(self, model: nn.Module, sigmas=None):
-        super().__init__(model, sigmas)
-        smoothing = model.head.decoder.smoothing_type
-        if smoothing != 'gaussian':
+    def __init__(self, model: nn.Module, sigmas=None, config=None):
+        super().__init__(model, sigmas, config)
+        codec = model.head.decoder
+        if codec.smoothing_type != 'gaussian':
             raise ValueError(f"{type(model.head).__name__}: SimCCLabel(smoothing_type="
-                             f"'{smoothing}') is not supported, only 'gaussian'")
-        self.rep = SimCCRep(getattr(model.head.loss_module, 'beta', 1.0))
+                             f"'{codec.smoothing_type}') is not supported, only 'gaussian'")
+        self.rep = SimCCRep(getattr(model.head.loss_module, 'beta', 1.0), tuple(codec.sigma))
 
     def encoded_targets(self, data_samples: Sequence):
         labels = [s.gt_instance_labels for s in data_samples]
@@ -161,14 +194,15 @@ class SimCCAdapter(PoseAdapter):
         return decode_simcc(log_x, log_y, self.input_size)
 
 
-def pose_adapter(model: nn.Module, heatmap_kd: str = 'mse',
-                 sigmas: Optional[Sequence[float]] = None) -> PoseAdapter:
+def pose_adapter(model: nn.Module, heatmap_kd: str = 'kl',
+                 sigmas: Optional[Sequence[float]] = None,
+                 config: Optional[Config] = None) -> PoseAdapter:
     """The adapter of a top-down estimator, chosen by its head."""
     if not isinstance(model, TopdownPoseEstimator):
         raise TypeError(f'{type(model).__name__} is not a top-down pose estimator')
     if isinstance(model.head, HeatmapHead):
-        return HeatmapAdapter(model, sigmas, heatmap_kd)
+        return HeatmapAdapter(model, sigmas, heatmap_kd, config)
     if isinstance(model.head, (RTMCCHead, SimCCHead)):
-        return SimCCAdapter(model, sigmas)
+        return SimCCAdapter(model, sigmas, config)
     raise TypeError(f'{type(model.head).__name__} is not supported: ClassroomKD handles '
                     'heatmap heads and SimCC heads')

@@ -32,16 +32,22 @@ class _Shared(list):
         return _Shared()
 
 
+def load_config_file(config: str) -> Tuple[Config, Optional[str]]:
+    """A config file or a scoped path ('mmpose::...'), with the registry scope it names."""
+    path, scope = Config._get_cfg_path(config, '')  # mmengine's own `_base_` resolution
+    if scope is None and not osp.isfile(path) and (PROJECT_ROOT / path).is_file():
+        path = str(PROJECT_ROOT / path)  # the project's configs, from any working directory
+    cfg = Config.fromfile(path)
+    return cfg, scope or cfg.get('default_scope')
+
+
 def load_model_config(config: ModelConfig) -> Tuple[ConfigDict, Optional[str]]:
     """The model section of a config file, a scoped path ('mmpose::...') or a model dict,
     with the registry scope to build it in."""
     if isinstance(config, dict):
         return ConfigDict(config), None
-    path, scope = Config._get_cfg_path(config, '')  # mmengine's own `_base_` resolution
-    if scope is None and not osp.isfile(path) and (PROJECT_ROOT / path).is_file():
-        path = str(PROJECT_ROOT / path)  # the project's configs, from any working directory
-    cfg = Config.fromfile(path)
-    return cfg.model, scope or cfg.get('default_scope')
+    cfg, scope = load_config_file(config)
+    return cfg.model, scope
 
 
 def build_model(config: ConfigDict, scope: Optional[str]) -> torch.nn.Module:
@@ -59,8 +65,9 @@ class ClassroomDistiller(BaseModel):
     Training runs the student and every mentor on each batch (with ``lazy_mentors``, the
     mentors that teach, and the others now and then) and minimises ``distill_loss``;
     prediction (val, test, inference) runs the student alone. Mentors are kept outside the
-    module tree: always in eval mode, never in the optimizer, in DDP or in checkpoints; each
-    loads its own checkpoint strictly when the distiller is built.
+    module tree: always in eval mode, never in the optimizer, in DDP or in checkpoints. They
+    are built when training starts (``build_mentors``), each loading its own checkpoint
+    strictly, so that evaluation builds and downloads nothing of them.
 
     Args:
         student (str | dict): the student's model: a config file, a scoped config path
@@ -127,9 +134,9 @@ class ClassroomDistiller(BaseModel):
             raise ClassroomError(f"ClassroomKDLoss: task='{task}' but the student's outputs are "
                                  f"'{self.student_task.rep.name}'")
         self.mentor_names = [m['name'] for m in mentors]
-        self.mentors = _Shared(
-            self._build_mentor(m, mentor_channels_last, student_scope)
-            for m in _taught_by(mentors, strategy))
+        self._mentor_configs = list(_taught_by(mentors, strategy))
+        self._mentor_scope = student_scope
+        self.mentors = _Shared()  # filled by build_mentors
         self.mentor_autocast = mentor_autocast
         self.mentor_channels_last = mentor_channels_last
         self.mentor_compile = mentor_compile
@@ -138,35 +145,59 @@ class ClassroomDistiller(BaseModel):
         self._stats: Dict[str, Tensor] = {}
         self._stats_count = 0
 
-    def _build_mentor(self, mentor: dict, channels_last: bool,
-                      student_scope: Optional[str]) -> TaskAdapter:
+    def build_mentors(self) -> None:
+        """Build every mentor and load its checkpoint, once.
+
+        Training needs them from its first iteration: entering training mode (the training
+        loops call ``model.train()`` before it), ``MentorCheckHook`` and ``loss`` call this.
+        Evaluation and inference never do. Every mentor is built and checked against the
+        student before any checkpoint is fetched; they then follow the student's device
+        and dtype.
+        """
+        if len(self.mentors) == len(self._mentor_configs):
+            return
+        adapters = [self._build_mentor(mentor) for mentor in self._mentor_configs]
+        like = next(self.student.parameters())
+        for mentor, adapter in zip(self._mentor_configs, adapters):
+            model = adapter.model
+            load_mentor_checkpoint(model, mentor['checkpoint'], mentor['name'])
+            model.requires_grad_(False).eval().to(like.device, like.dtype)
+            if self.mentor_channels_last:
+                model.to(memory_format=torch.channels_last)
+        self.mentors.extend(adapters)
+
+    def _build_mentor(self, mentor: dict) -> TaskAdapter:
+        """A mentor's model with random weights, checked against the student."""
         name = mentor['name']
         config = mentor['config']
         try:  # a typo in a mentor's config path or model type must name the mentor
-            cfg, scope = load_model_config(config)
-            model = build_model(cfg, scope or student_scope)
+            file_cfg, scope = (None, None) if isinstance(config, dict) else \
+                load_config_file(config)
+            cfg = ConfigDict(config) if file_cfg is None else file_cfg.model
+            model = build_model(cfg, scope or self._mentor_scope)
         except Exception as error:
             source = config if isinstance(config, str) else config.get('type')
             raise ClassroomError(f"mentor '{name}': cannot build its model from {source!r}: "
                                  f'{error}') from error
-        load_mentor_checkpoint(model, mentor['checkpoint'], name)
-        model.requires_grad_(False).eval()
-        if channels_last:
-            model.to(memory_format=torch.channels_last)
         try:
-            adapter = adapter_for(model, self.distill_loss)
+            adapter = adapter_for(model, self.distill_loss, config=file_cfg)
         except (TypeError, ValueError) as error:  # a model the classroom cannot drive
             raise ClassroomError(f"mentor '{name}': {error}") from None
         student_rep = self.student_task.rep
         if not student_rep.can_convert(adapter.rep):  # a mentor of another task
             raise ClassroomError(f"mentor '{name}': its {adapter.rep.name} outputs cannot be "
                                  f"converted into the student's {student_rep.name} outputs")
+        signature = adapter.signature()
         for key, value in self.student_task.signature().items():
-            theirs = adapter.signature().get(key, value)
+            theirs = signature.get(key, value)
             if theirs != value:
-                raise ClassroomError(f"mentor '{name}': its {key} is {theirs}, the student's "
-                                     f'is {value}')
+                raise ClassroomError(f"mentor '{name}': {_mismatch(key, theirs, value)}")
         return adapter
+
+    def train(self, mode: bool = True):
+        if mode:  # training starts (a DDP wrapper passes the call down to here)
+            self.build_mentors()
+        return super().train(mode)
 
     # Mentors are not submodules: move them with the distiller, keep them in eval mode.
     def _apply(self, fn, *args, **kwargs):
@@ -202,6 +233,7 @@ class ClassroomDistiller(BaseModel):
         return self._mentor_passes
 
     def loss(self, inputs: Tensor, data_samples: Sequence) -> Dict[str, Tensor]:
+        self.build_mentors()  # a model used without ``train()``
         lazy = self.lazy_mentors
         # Mentors first: between the student's forward and backward they would evict the
         # student's activations from the caches (17% slower steps on CPU, measured).
@@ -307,6 +339,16 @@ def _compiled(mentor_pass, device: torch.device):
         return tuple(p.clone() for p in out) if isinstance(out, tuple) else out.clone()
 
     return mentor_pass_out_of_graph
+
+
+def _mismatch(key: str, theirs, ours) -> str:
+    """What differs between a mentor's and the student's ``key``, in words; for lists of
+    names, the first that differs."""
+    if isinstance(ours, tuple) and isinstance(theirs, tuple) and len(ours) == len(theirs) \
+            and all(isinstance(name, str) for name in ours + theirs):
+        i = next(i for i, (a, b) in enumerate(zip(theirs, ours)) if a != b)
+        return f"its {key} differ from the student's: #{i} is {theirs[i]!r}, not {ours[i]!r}"
+    return f"its {key} is {theirs}, the student's is {ours}"
 
 
 def _taught_by(mentors: Sequence[dict], strategy: str) -> Sequence[dict]:

@@ -56,7 +56,9 @@ class ClassroomKDLoss(nn.Module):
         temperature (str): 'mentoring' or 'dtkd' (DTKD's dynamic temperatures instead of
             Mentoring, with Knowledge Filtering kept).
         drop_rate (float): probability that DGKD drops a mentor in an iteration.
-        heatmap_kd (str): heatmap students: 'mse' or 'kl' (spatial softmax at t_m).
+        heatmap_kd (str): heatmap students: 'kl' (the KD term on the spatial softmax at
+            t_m) or 'mse' (no temperature: Mentoring then has no effect). Defaults to
+            'kl'.
         sync_ranking (bool): all-reduce the batch performance statistics over processes, so
             that every process ranks the classroom on the global batch. Defaults to False.
         share_decimals (int, optional): round each share w_c / sum w to this many decimals
@@ -76,7 +78,7 @@ class ClassroomKDLoss(nn.Module):
                  performance: str = 'geometric',
                  temperature: str = 'mentoring',
                  drop_rate: float = 0.5,
-                 heatmap_kd: str = 'mse',
+                 heatmap_kd: str = 'kl',
                  sync_ranking: bool = False,
                  share_decimals: Optional[int] = None):
         super().__init__()
