@@ -228,6 +228,9 @@ def report(bench: 'Bench', seeds, choice_seeds) -> str:
     for name in mentor_runs():
         lines.append(_row(bench, 'mentors', name, seeds, f'mentor {name} alone'))
     rows = table_rows(temperatures) if temperatures else {}
+    # shown classroom by classroom, in the order of METHODS (they run in another order)
+    rows = {name: rows[name] for name in ['Student alone'] + [
+        prefix + method for prefix in ('', WEAK) for method in METHODS] if name in rows}
     for row in rows:
         lines.append(_row(bench, 'table', row, seeds, row))
     lines += ['', 'Paired differences, test top-1 on the same seeds (points): ClassroomKD of the '
