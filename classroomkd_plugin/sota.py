@@ -135,6 +135,8 @@ def build_mentors(args: argparse.Namespace, build_model: Callable,
     if repeated:
         raise ValueError(f'--teacher-model/--peer-models: {", ".join(repeated)} given twice; '
                          'each mentor is named by its model')
+    for name in names:  # before building any: the wrapper checks them once all are built
+        check_mentor_name(name)
     mentors = {}
     for name, checkpoint in zip(names, checkpoints):
         if not checkpoint and not (args.teacher_pretrained

@@ -237,6 +237,7 @@ BAD_COMMANDS = {
     '--classroom-granularity sample': r'granularity sample: its label-smoothing criterion',
     '--auxiliary': r'--auxiliary: its train loop would call the classroom loss',
     f'--peer-models {PEER} {TEACHER}': r'timm_resnet10t given twice',
+    '--peer-models s': r"mentor 's': the name is reserved: its rank would be logged as r_s",
     f'--peer-models {PEER} timm_lcnet_075 --peer-ckpts {{peer}}':
     r'--peer-ckpts gives 1 checkpoints for 2 --peer-models',
     f'--peer-models {PEER} --peer-ckpts missing.pth':
