@@ -130,8 +130,10 @@ def biased(distiller, mentor: int, label: int, shift: float = 30.0):
 
 def build(mentors, seed=0, **options):
     torch.manual_seed(seed)
-    return MODELS.build(dict(type='ClassroomDistiller', student=STUDENT, mentors=mentors,
-                             **options))
+    model = MODELS.build(dict(type='ClassroomDistiller', student=STUDENT, mentors=mentors,
+                              **options))
+    model.build_mentors()  # as training starts: the tests reach into the mentors
+    return model
 
 
 def batch(num=8, label=0):
@@ -221,7 +223,11 @@ def test_compiled_mentors_give_the_eager_outputs(tmp_path):
                     checkpoint=save_random_checkpoint(STUDENT, tmp_path / 'resnet8.pth'))]
     inputs, samples = batch(16)
     eager = build(mentors)
-    compiled = build(mentors, mentor_compile=True)
+    torch.manual_seed(0)  # the same student as ``build``
+    compiled = MODELS.build(dict(type='ClassroomDistiller', student=STUDENT, mentors=mentors,
+                                 mentor_compile=True))
+    assert compiled.teach(inputs) == []  # before training starts: no mentor, none compiled
+    compiled.build_mentors()
     expected = eager.teach(inputs)[0]
     torch._dynamo.reset()
     for _ in range(2):  # compiled on the first call, run from the cache on the second
@@ -264,6 +270,7 @@ def test_checkpoints_and_resume_with_lazy_mentors(tmp_path, digits_mentors):
     resumed = Runner.from_cfg(cfg('resumed', resume=True,
                                   load_from=str(tmp_path / 'run' / 'iter_3.pth')))
     calls = []
+    resumed.model.build_mentors()  # train() would: the hook goes on the built mentor
     resumed.model.mentors[1].model.register_forward_hook(lambda *_: calls.append(1))
     resumed.train()
     assert resumed.iter == 6

@@ -228,7 +228,8 @@ class ClassroomDistiller(BaseModel):
         """Each mentor's inference, compiled on first use with ``mentor_compile``."""
         if not self.mentor_compile:
             return [mentor.outputs for mentor in self.mentors]
-        if self._mentor_passes is None:
+        if self._mentor_passes is None or len(self._mentor_passes) != len(self.mentors):
+            # compiled once the mentors are built (``build_mentors``), not before
             self._mentor_passes = [_compiled(mentor.outputs, device) for mentor in self.mentors]
         return self._mentor_passes
 
