@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.config import Config
-from mmpretrain.registry import MODELS
 from mmengine.runner import Runner
+from mmpretrain.registry import MODELS
 
 import classroomkd_plugin  # noqa: F401
 from classroomkd_plugin.checkpoint import load_mentor_checkpoint
@@ -109,6 +109,7 @@ def test_snapshots_are_the_epochs_closest_to_the_targets(tmp_path):
     assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob('top1_*.pth')} == before
     resumed.after_val_epoch(runner, {'accuracy/top1': 40.0})
     assert torch.load(tmp_path / 'top1_40.00.pth')['meta']['score'] == 40.0
+
 
 def test_snapshot_hook_needs_its_metric():
     hook = ScoreSnapshotHook(targets=[50.0])
