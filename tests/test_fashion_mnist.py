@@ -1,5 +1,6 @@
 """Fashion-MNIST: the data step's sources in order, its checks and its error, and the split."""
 import gzip
+import json
 import hashlib
 from pathlib import Path
 
@@ -157,3 +158,29 @@ def test_the_demo_table_and_its_sentence():
         'alone on the same budget (82.25% against 80.50%; the teacher has 87.10%).')
     worse = results[:-1] + [results[-1]._replace(accuracy=79.0)]
     assert '1.50 points below' in demo.verdict(worse)
+
+
+def test_the_benchmark_chooses_t0_on_val_and_pairs_the_seeds(tmp_path):
+    tool = load_tool('benchmark_accuracy')
+    val = {'kd, T0 4': 83.0, 'kd, T0 12': 81.0, 'aver, T0 4': 80.0, 'aver, T0 12': 82.0,
+           'classroom, T0 4': 79.0, 'classroom, T0 12': 80.5}
+    records = [dict(key=f'choices/{row}/seed{seed}', val=v + seed) for row, v in val.items()
+               for seed in (0, 1)]
+    test = {'Student alone': [80.0, 81.0, 82.0], 'ClassroomKD': [80.5, 80.0, 83.0],
+            '+ weak mentor: ClassroomKD': [81.0, 82.0]}
+    records += [dict(key=f'table/{row}/seed{seed}', val=v, test=v, train_seconds=10.0)
+                for row, values in test.items() for seed, v in enumerate(values)]
+    (tmp_path / 'results.jsonl').write_text('\n'.join(map(json.dumps, records)))
+    bench = tool.Bench(tmp_path, jobs=1)
+
+    assert tool.chosen_temperatures(bench, [0, 1]) == dict(kd=4.0, aver=12.0, classroom=12.0)
+    assert tool.table_rows(dict(kd=4.0, aver=12.0, classroom=12.0))['AVER']['loss'] == dict(
+        strategy='aver', base_temperature=12.0)
+    text = tool.report(bench, [0, 1, 2], [0, 1])
+    # differences of the same seeds: 0.5, -1.0, 1.0
+    assert '| ClassroomKD − Student alone | 0.17 ± 1.04 | 3 |' in text
+    assert '| ClassroomKD | 81.17 ± 1.61 | 81.17 ± 1.61 | 10 |' in text
+    # fewer seeds than asked for say so
+    assert '| + weak mentor: ClassroomKD | 81.50 ± 0.71 (2 seeds) | 81.50 ± 0.71 (2 seeds) | 10 |' \
+        in text
+    assert '| DGKD | not run | not run |  |' in text

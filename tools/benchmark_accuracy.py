@@ -221,12 +221,15 @@ def chosen_temperatures(bench: 'Bench', seeds) -> Optional[Dict[str, float]]:
 # Report
 
 
-def mean_std(values: List[float]) -> str:
+def mean_std(values: List[float], expected: Optional[int] = None) -> str:
+    """Mean ± std; the number of seeds when it is not the ``expected`` one."""
     if not values:
         return 'not run'
-    if len(values) == 1:
-        return f'{values[0]:.2f} (1 seed)'
-    return f'{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}'
+    text = (f'{values[0]:.2f}' if len(values) == 1 else
+            f'{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}')
+    if len(values) != expected:
+        text += f" ({len(values)} seed{'s' if len(values) > 1 else ''})"
+    return text
 
 
 def report(bench: 'Bench', seeds, choice_seeds) -> str:
@@ -257,13 +260,14 @@ def report(bench: 'Bench', seeds, choice_seeds) -> str:
                 if a and b:
                     diffs.append(a['test'] - b['test'])
             if diffs:
-                lines.append(f'| {reference} − {row} | {mean_std(diffs)} | {len(diffs)} |')
+                lines.append(f'| {reference} − {row} | {mean_std(diffs, len(diffs))} '
+                             f'| {len(diffs)} |')
     lines += ['', f'Validation grid behind the choices (val top-1, seeds {list(choice_seeds)}):',
               '', '| run | val |', '| --- | --- |']
     for row in choice_rows():
         values = bench.values('choices', row, 'val', choice_seeds)
         if values:
-            lines.append(f'| {row} | {mean_std(values)} |')
+            lines.append(f'| {row} | {mean_std(values, len(choice_seeds))} |')
     return '\n'.join(lines)
 
 
@@ -273,7 +277,8 @@ def _row(bench: 'Bench', stage: str, row: str, seeds, label: str) -> str:
     keys = [f'{stage}/{row}/seed{s}' for s in seeds]
     times = [bench.results[k]['train_seconds'] for k in keys if k in bench.results]
     time_text = f'{statistics.mean(times):.0f}' if times else ''
-    return f'| {label} | {mean_std(val)} | {mean_std(test)} | {time_text} |'
+    return (f'| {label} | {mean_std(val, len(seeds))} | {mean_std(test, len(seeds))} '
+            f'| {time_text} |')
 
 
 # ------------------------------------------------------------------------------------------
