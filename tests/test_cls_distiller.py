@@ -91,7 +91,9 @@ def test_ema_copy_on_another_device_leaves_the_mentors(digits_mentors):
     from mmengine.model import ExponentialMovingAverage
     from mmpretrain.structures import DataSample
     model = build(digits_mentors)
+    model.build_mentors()  # a copy made after the mentors exist, the case that moved them
     ema = ExponentialMovingAverage(model, device=torch.device('meta'))
+    assert len(model.mentors) == 2
     assert all(p.device.type == 'cpu' for m in model.mentors for p in m.model.parameters())
     samples = [DataSample().set_gt_label(i) for i in range(4)]
     losses = model(torch.randn(4, 3, 16, 16), samples, mode='loss')
@@ -104,13 +106,13 @@ def test_mentors_keep_the_surrounding_autocast(digits_mentors):
     """Under an outer autocast (--amp) mentor_autocast=None runs the mentors in it, as the
     student runs; a mentor_autocast of its own applies with or without one."""
     inputs = torch.randn(2, 3, 16, 16)
-    model = build(digits_mentors)
+    model = build(digits_mentors).train()  # training starts: the mentors are built
     with torch.autocast('cpu', torch.bfloat16):
         assert model.student_task.outputs(inputs).dtype == torch.bfloat16
         assert [out.dtype for out in model.teach(inputs)] == [torch.bfloat16] * 2
     assert [out.dtype for out in model.teach(inputs)] == [torch.float32] * 2
     model = MODELS.build(dict(type='ClassroomDistiller', student=STUDENT,
-                              mentors=digits_mentors, mentor_autocast='bfloat16'))
+                              mentors=digits_mentors, mentor_autocast='bfloat16')).train()
     assert [out.dtype for out in model.teach(inputs)] == [torch.bfloat16] * 2
 
 
