@@ -130,8 +130,10 @@ def biased(distiller, mentor: int, label: int, shift: float = 30.0):
 
 def build(mentors, seed=0, **options):
     torch.manual_seed(seed)
-    return MODELS.build(dict(type='ClassroomDistiller', student=STUDENT, mentors=mentors,
-                             **options))
+    distiller = MODELS.build(dict(type='ClassroomDistiller', student=STUDENT, mentors=mentors,
+                                  **options))
+    distiller.build_mentors()  # as training starts: the tests reach into the mentors
+    return distiller
 
 
 def batch(num=8, label=0):
@@ -264,6 +266,7 @@ def test_checkpoints_and_resume_with_lazy_mentors(tmp_path, digits_mentors):
     resumed = Runner.from_cfg(cfg('resumed', resume=True,
                                   load_from=str(tmp_path / 'run' / 'iter_3.pth')))
     calls = []
+    resumed.model.build_mentors()  # as training starts
     resumed.model.mentors[1].model.register_forward_hook(lambda *_: calls.append(1))
     resumed.train()
     assert resumed.iter == 6
