@@ -288,17 +288,21 @@ train_dataloader = dict(dataset=dict(metainfo=dict(
 
 
 def test_a_mentor_of_another_task_is_named_before_training(mentor_checkpoints, digits_mentors):
-    """A classifier cannot teach a pose student, nor a pose estimator a classifier."""
+    """A classifier cannot teach a pose student, nor a pose estimator a classifier: refused
+    when training starts (building the classroom, as evaluation does, checks no mentor)."""
     config, checkpoint = mentor_checkpoints['rtmpose-t']
     rtmpose = dict(name='rtmpose-t', config=config, checkpoint=checkpoint)
+    cls_student = build_model(dict(type='ClassroomDistiller',
+                                   student='configs/cls/digits/resnet8_digits.py',
+                                   mentors=[digits_mentors[0], rtmpose]), None)
     with pytest.raises(ClassroomError, match="mentor 'rtmpose-t': its simcc outputs cannot be "
                        "converted into the student's cls outputs"):
-        build_model(dict(type='ClassroomDistiller', student='configs/cls/digits/resnet8_digits.py',
-                         mentors=[digits_mentors[0], rtmpose]), None)
+        cls_student.train()
+    pose_student = build_model(dict(type='ClassroomDistiller', student=stock_model_cfg(RTMPOSE_T),
+                                    mentors=[rtmpose, digits_mentors[1]]), 'mmpose')
     with pytest.raises(ClassroomError, match="mentor 'resnet14': its cls outputs cannot be "
                        "converted into the student's simcc outputs"):
-        build_model(dict(type='ClassroomDistiller', student=stock_model_cfg(RTMPOSE_T),
-                         mentors=[rtmpose, digits_mentors[1]]), 'mmpose')
+        pose_student.train()
 
 
 def keypoint_mse_to_the_mentor(model, inputs, samples) -> torch.Tensor:

@@ -150,9 +150,9 @@ class ClassroomDistiller(BaseModel):
 
         Training needs them from its first iteration: entering training mode (the training
         loops call ``model.train()`` before it), ``MentorCheckHook`` and ``teach`` (the
-        first step of ``loss``) call this. Evaluation and inference never do. Every mentor is built and checked against the
-        student before any checkpoint is fetched; they then follow the student's device
-        and dtype.
+        first step of ``loss``) call this. Evaluation and inference never do. Every mentor
+        is built and checked against the student before any checkpoint is fetched; they
+        then follow the student's device and dtype.
         """
         if len(self.mentors) == len(self._mentor_configs):
             return
