@@ -36,7 +36,9 @@ def build(mentors, **loss):
 def test_runner_trains_and_evaluates_the_student_alone(tmp_path, digits_mentors):
     runner = Runner.from_cfg(classroom_cfg(tmp_path, digits_mentors))
     model = runner.model
+    model.build_mentors()  # as training starts
     mentors = [m.model for m in model.mentors]
+    assert len(mentors) == 2
     before = [copy.deepcopy(m.state_dict()) for m in mentors]
     runner.train()
 

@@ -179,12 +179,13 @@ def test_config_builds_every_model_and_trains_one_iteration(name, tmp_path,
 
     runner = Runner.from_cfg(cfg)
     model = runner.model
-    for mentor, built in zip(cfg.model.mentors, model.mentors):
-        expected = get_config(mentor.config).model.backbone.type.split('.')[-1]
-        assert type(built.model.backbone).__name__ == expected, mentor.name
     runner.train()
 
     assert runner.iter == 1
+    assert len(model.mentors) == len(cfg.model.mentors)
+    for mentor, built in zip(cfg.model.mentors, model.mentors):
+        expected = get_config(mentor.config).model.backbone.type.split('.')[-1]
+        assert type(built.model.backbone).__name__ == expected, mentor.name
     hub = runner.message_hub
     assert torch.isfinite(torch.as_tensor(hub.get_scalar('train/loss').current()))
     for mentor in cfg.model.mentors:

@@ -302,7 +302,7 @@ def test_mentor_checkpoint_that_does_not_fit(case, digits_mentors, tmp_path):
     mentors = [dict(digits_mentors[0], checkpoint=str(broken)), digits_mentors[1]]
     where = f"^mentor 'resnet20': checkpoint '{re.escape(str(broken))}'"
     with pytest.raises(ValueError, match=f'{where} does not fit the mentor config: {message}'):
-        build(mentors)
+        build(mentors).train()  # training starts: the mentors load their checkpoints
 
 
 def test_mentor_checkpoint_of_another_architecture_lists_the_first_keys(digits_mentors,
@@ -310,7 +310,7 @@ def test_mentor_checkpoint_of_another_architecture_lists_the_first_keys(digits_m
     other = save_random_checkpoint('configs/cls/digits/resnet14_digits.py', tmp_path / 'r14.pth')
     mentors = [dict(digits_mentors[0], checkpoint=other)]
     with pytest.raises(ValueError) as error:
-        build(mentors)
+        build(mentors).train()
     message = str(error.value)
     assert message.startswith(f"mentor 'resnet20': checkpoint '{other}' does not fit")
     assert 'missing keys backbone.layer1.2.conv1.weight, ' in message
@@ -319,10 +319,11 @@ def test_mentor_checkpoint_of_another_architecture_lists_the_first_keys(digits_m
 
 def test_unreachable_mentor_url_fails_fast(digits_mentors):
     url = 'http://127.0.0.1:9/classroomkd-unreachable.pth'
-    start = time.monotonic()
+    model = build([digits_mentors[0], dict(digits_mentors[1], checkpoint=url)])
+    start = time.monotonic()  # training starts: the mentors are built and loaded
     with pytest.raises(RuntimeError, match=f"^mentor 'resnet14': checkpoint '{re.escape(url)}' "
                                            'could not be loaded: .*Connection refused'):
-        build([digits_mentors[0], dict(digits_mentors[1], checkpoint=url)])
+        model.train()
     assert time.monotonic() - start < 10
 
 
@@ -330,7 +331,7 @@ def test_mentor_config_that_cannot_be_built_names_the_mentor(digits_mentors):
     typo = dict(digits_mentors[1], config='configs/cls/digits/resnet15_digits.py')
     with pytest.raises(ClassroomError, match="^mentor 'resnet14': cannot build its model from "
                                              "'configs/cls/digits/resnet15_digits.py': "):
-        build([digits_mentors[0], typo])
+        build([digits_mentors[0], typo]).train()
 
 
 def test_nonfinite_mentor_sits_those_batches_out(tmp_path, digits_mentors):

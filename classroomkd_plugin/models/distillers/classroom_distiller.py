@@ -149,10 +149,10 @@ class ClassroomDistiller(BaseModel):
         """Build every mentor and load its checkpoint, once.
 
         Training needs them from its first iteration: entering training mode (the training
-        loops call ``model.train()`` before it), ``MentorCheckHook`` and ``loss`` call this.
-        Evaluation and inference never do. Every mentor is built and checked against the
-        student before any checkpoint is fetched; they then follow the student's device
-        and dtype.
+        loops call ``model.train()`` before it), ``MentorCheckHook`` and ``teach`` (the
+        first step of ``loss``) call this. Evaluation and inference never do. Every mentor
+        is built and checked against the student before any checkpoint is fetched; they
+        then follow the student's device and dtype.
         """
         if len(self.mentors) == len(self._mentor_configs):
             return
@@ -215,6 +215,7 @@ class ClassroomDistiller(BaseModel):
     def teach(self, inputs: Tensor, run: Optional[Sequence[bool]] = None) -> List:
         """Every mentor's outputs on a batch (eval mode, no gradient); None for the mentors
         that ``run`` leaves out."""
+        self.build_mentors()  # a model used without ``train()``
         if self.mentor_channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         run = run or [True] * len(self.mentors)
@@ -234,7 +235,6 @@ class ClassroomDistiller(BaseModel):
         return self._mentor_passes
 
     def loss(self, inputs: Tensor, data_samples: Sequence) -> Dict[str, Tensor]:
-        self.build_mentors()  # a model used without ``train()``
         lazy = self.lazy_mentors
         # Mentors first: between the student's forward and backward they would evict the
         # student's activations from the caches (17% slower steps on CPU, measured).
