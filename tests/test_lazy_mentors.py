@@ -226,10 +226,9 @@ def test_compiled_mentors_give_the_eager_outputs(tmp_path):
     torch.manual_seed(0)  # the same student as ``build``
     compiled = MODELS.build(dict(type='ClassroomDistiller', student=STUDENT, mentors=mentors,
                                  mentor_compile=True))
-    assert compiled.teach(inputs) == []  # before training starts: no mentor, none compiled
-    compiled.build_mentors()
     expected = eager.teach(inputs)[0]
     torch._dynamo.reset()
+    # teach() builds the mentors first, as training would: none is compiled while absent
     for _ in range(2):  # compiled on the first call, run from the cache on the second
         torch.testing.assert_close(compiled.teach(inputs)[0], expected, rtol=1e-4, atol=1e-4)
     assert torch._dynamo.utils.counters['stats']['unique_graphs'] == 1
@@ -269,14 +268,17 @@ def test_checkpoints_and_resume_with_lazy_mentors(tmp_path, digits_mentors):
 
     resumed = Runner.from_cfg(cfg('resumed', resume=True,
                                   load_from=str(tmp_path / 'run' / 'iter_3.pth')))
-    calls = []
-    resumed.model.build_mentors()  # train() would: the hook goes on the built mentor
-    resumed.model.mentors[1].model.register_forward_hook(lambda *_: calls.append(1))
+    calls = [[], []]
+    resumed.model.build_mentors()  # train() would: the hooks go on the built mentors
+    for mentor, passes in zip(resumed.model.mentors, calls):
+        mentor.model.register_forward_hook(lambda *_, passes=passes: passes.append(1))
     resumed.train()
     assert resumed.iter == 6
     # iterations 3, 4, 5 are steps 0, 1, 2 of a fresh schedule: the peer runs on 0 and 2
     # (the uninterrupted schedule would have run it on iteration 4 only)
-    assert len(calls) == 2
+    assert len(calls[1]) == 2
     scalars = resumed.message_hub.log_scalars
     assert scalars['train/classroom/ran_resnet14'].current() == pytest.approx(2 / 3)
-    assert scalars['train/classroom/mentor_passes_saved'].current() == pytest.approx(1 / 6)
+    # the random teacher may rank below the student too: the saving is counted from the passes
+    saved = 1 - (len(calls[0]) + len(calls[1])) / 6
+    assert scalars['train/classroom/mentor_passes_saved'].current() == pytest.approx(saved)

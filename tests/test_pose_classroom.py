@@ -325,9 +325,11 @@ def keypoint_mse_to_the_mentor(model, inputs, samples) -> torch.Tensor:
 def test_loss_of_every_representation_pair(student, mentors, writer, reference,
                                            mentor_checkpoints, tmp_path):
     """Every mentor teaches (no Knowledge Filtering) and the KD term reaches the student
-    (heatmap<-heatmap: as MMPose's own loss computes it); without mentors (strategy 'nokd')
-    the loss is the stock head's."""
-    model = classroom(student, mentor_checkpoints, mentors, knowledge_filtering=False)
+    (heatmap<-heatmap with heatmap_kd='mse': as MMPose's own KeypointMSELoss computes it);
+    without mentors (strategy 'nokd') the loss is the stock head's."""
+    options = dict(heatmap_kd='mse') if reference is not None else {}
+    model = classroom(student, mentor_checkpoints, mentors, knowledge_filtering=False,
+                      **options)
     inputs, samples = preprocess(model, stock_batch(student, writer(tmp_path / 'data'), 2))
     losses = model(inputs, samples, mode='loss')
     assert set(losses) == {'loss_task', 'loss_kd'}
