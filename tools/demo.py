@@ -135,10 +135,12 @@ def main() -> None:
     jobs = min(2, os.cpu_count() or 1)
     threads = 1 if jobs > 1 else None
     with ThreadPoolExecutor(jobs) as pool:  # two trainings at a time, one per core
-        mentors = list(pool.map(lambda job: train_and_test(demo, job, threads), demo.mentors))
-        student, classroom = pool.map(lambda job: train_and_test(demo, job, threads),
-                                      (demo.student, demo.classroom))
-    results = mentors + [student, classroom]
+        mentor_runs = [pool.submit(train_and_test, demo, job, threads) for job in demo.mentors]
+        student_run = pool.submit(train_and_test, demo, demo.student, threads)
+        mentors = [run.result() for run in mentor_runs]
+        # the classroom waits for every mentor, then takes the cores the student leaves free
+        classroom = train_and_test(demo, demo.classroom, threads=None)
+        results = mentors + [student_run.result(), classroom]
     print('\n' + table(demo, results) + '\n')
     print(verdict(results))
     print(f'\nLogs: work_dirs/<model>/<timestamp>/. Rank plot of the classroom: '
