@@ -26,12 +26,7 @@ val_dataloader = dict(
     persistent_workers=False,
     dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False))
-test_dataloader = dict(
-    batch_size=500,
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(type=dataset_type, data_root=data_root, split='test', pipeline=test_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=False))
+test_dataloader = dict(val_dataloader, dataset=dict(val_dataloader['dataset'], split='test'))
 val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_evaluator = val_evaluator
 
