@@ -174,9 +174,10 @@ def test_the_benchmark_chooses_t0_on_val_and_pairs_the_seeds(tmp_path):
     bench = tool.Bench(tmp_path, jobs=1)
 
     assert tool.chosen_temperatures(bench, [0, 1]) == dict(kd=4.0, aver=12.0, classroom=12.0)
-    assert tool.table_rows(dict(kd=4.0, aver=12.0, classroom=12.0))['AVER']['loss'] == dict(
-        strategy='aver', base_temperature=12.0)
-    text = tool.report(bench, [0, 1, 2], [0, 1])
+    assert tool.table_rows(dict(kd=4.0, aver=12.0, classroom=12.0), 'cpu')['AVER'] == dict(
+        config='configs/cls/fashion_mnist/classroom_resnet8_fmnist.py',
+        loss=dict(strategy='aver', base_temperature=12.0))
+    text = tool.report(bench, [0, 1, 2], [0, 1], 'cpu')
     # differences of the same seeds: 0.5, -1.0, 1.0
     assert '| ClassroomKD − Student alone | 0.17 ± 1.04 | 3 |' in text
     assert '| ClassroomKD | 81.17 ± 1.61 | 81.17 ± 1.61 | 10 |' in text
@@ -184,3 +185,49 @@ def test_the_benchmark_chooses_t0_on_val_and_pairs_the_seeds(tmp_path):
     assert '| + weak mentor: ClassroomKD | 81.50 ± 0.71 (2 seeds) | 81.50 ± 0.71 (2 seeds) | 10 |' \
         in text
     assert '| DGKD | not run | not run |  |' in text
+
+
+FULL_ITERS = 23460  # 30 epochs of ceil(50,000 / 64) = 782 iterations
+FULL = ['resnet8', 'wrn_16_2', 'resnet20', 'resnet14', 'resnet14_noisy', 'classroom_resnet8',
+        'classroom_resnet8_weak']
+
+
+def test_the_full_protocol_configs_are_the_generator_output():
+    generator = load_tool('generate_fmnist_full')
+    assert sorted(p.name for p in generator.OUT.glob('*.py')) == sorted(
+        f'{name}_fmnist_full.py' for name in FULL)
+    assert generator.main(['--check']) == 0
+
+
+@pytest.mark.parametrize('name', FULL)
+def test_the_full_protocol_changes_only_the_schedule_and_where_models_come_from(name):
+    from mmengine.config import Config
+    cpu = Config.fromfile(CONFIGS / f'{name}_fmnist.py').to_dict()
+    full = Config.fromfile(CONFIGS / 'full' / f'{name}_fmnist_full.py').to_dict()
+    assert full['train_cfg'] == dict(cpu['train_cfg'], max_iters=FULL_ITERS, val_interval=3910)
+    assert full['param_scheduler'] == dict(cpu['param_scheduler'], T_max=FULL_ITERS)
+    assert full['default_hooks']['checkpoint']['interval'] == 3910
+    if 'mentors' in cpu['model']:
+        assert full['model']['student'] == 'configs/cls/fashion_mnist/full/resnet8_fmnist_full.py'
+        assert [(m['name'], m['config'], m['checkpoint']) for m in full['model']['mentors']] == [
+            (m['name'], f"configs/cls/fashion_mnist/full/{m['name']}_fmnist_full.py",
+             f"work_dirs/{m['name']}_fmnist_full/iter_{FULL_ITERS}.pth")
+            for m in cpu['model']['mentors']]
+        for key in ('student', 'mentors'):
+            full['model'].pop(key), cpu['model'].pop(key)
+    for key in ('train_cfg', 'param_scheduler', 'default_hooks'):
+        full.pop(key), cpu.pop(key)
+    assert full == cpu  # the data, the recipe, the lr and the loss are the CPU protocol's
+
+
+def test_the_benchmark_runs_the_full_protocol_from_its_configs():
+    tool = load_tool('benchmark_accuracy')
+    rows = tool.table_rows(dict(kd=4.0, aver=12.0, classroom=12.0), 'full')
+    assert rows['Student alone'] == dict(
+        config='configs/cls/fashion_mnist/full/resnet8_fmnist_full.py')
+    assert rows['+ weak mentor: AVER']['config'] == (
+        'configs/cls/fashion_mnist/full/classroom_resnet8_weak_fmnist_full.py')
+    assert all((CONFIGS / 'full' / Path(row['config']).name).is_file() for row in
+               list(rows.values()) + list(tool.choice_rows('full').values()))
+    assert {name: run['checkpoint_dir'] for name, run in tool.mentor_runs('full').items()} == {
+        name: f'work_dirs/{name}_fmnist_full' for name in FULL[1:5]}

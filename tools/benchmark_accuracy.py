@@ -1,7 +1,8 @@
 """ClassroomKD against its baselines and ablations on real data (Fashion-MNIST), over seeds.
 
-The classrooms of `configs/cls/fashion_mnist/` (the CPU protocol, docs/RESULTS.md). Stages, in
-order, each resumable (finished runs are read back from ``WORK_DIR/results.jsonl``):
+The classrooms of `configs/cls/fashion_mnist/` (the CPU protocol, docs/RESULTS.md), or with
+``--protocol full`` those of its ``full/`` folder (30 epochs, for a GPU). Stages, in order, each
+resumable (finished runs are read back from ``WORK_DIR/results.jsonl``):
 
     mentors   every mentor alone over the seeds; seed 0 is the checkpoint the classrooms use
     choices   the validation grid (val only): the lr of the student and of the mentors (the
@@ -31,9 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 FMNIST = 'configs/cls/fashion_mnist'
-STUDENT = f'{FMNIST}/resnet8_fmnist.py'
-CLASSROOMS = dict(main=f'{FMNIST}/classroom_resnet8_fmnist.py',
-                  weak=f'{FMNIST}/classroom_resnet8_weak_fmnist.py')
+PROTOCOLS = ('cpu', 'full')  # full: the same on a GPU's budget (tools/generate_fmnist_full.py)
+STUDENT = 'resnet8'
+CLASSROOMS = dict(main='classroom_resnet8', weak='classroom_resnet8_weak')
 LEARNING_RATES = (0.05, 0.1, 0.2)
 TEMPERATURES = (4.0, 12.0)
 FAMILIES = dict(kd=dict(strategy='kd'), aver=dict(strategy='aver'), classroom=dict())
@@ -64,14 +65,20 @@ FIRST = ('Student alone', 'KD (teacher only)', 'AVER', 'ClassroomKD', WEAK + 'Cl
          WEAK + 'ClassroomKD without Knowledge Filtering', WEAK + 'AVER', LAZY, 'CA-MKD', 'DGKD')
 
 
-def table_rows(temperatures: Dict[str, float]) -> Dict[str, dict]:
+def config(name: str, protocol: str) -> str:
+    """The config of a model or classroom of ``configs/cls/fashion_mnist/`` in ``protocol``."""
+    return (f'{FMNIST}/{name}_fmnist.py' if protocol == 'cpu' else
+            f'{FMNIST}/full/{name}_fmnist_full.py')
+
+
+def table_rows(temperatures: Dict[str, float], protocol: str) -> Dict[str, dict]:
     """Every row of the table, a run spec without its seed, in the order they run."""
-    rows = {'Student alone': dict(config=STUDENT)}
+    rows = {'Student alone': dict(config=config(STUDENT, protocol))}
     for classroom, prefix in (('main', ''), ('weak', WEAK)):
         for name, (loss, family) in METHODS.items():
             if prefix and loss.get('strategy') == 'kd':
                 continue
-            rows[prefix + name] = dict(config=CLASSROOMS[classroom],
+            rows[prefix + name] = dict(config=config(CLASSROOMS[classroom], protocol),
                                        loss=dict(loss, base_temperature=temperatures[family]))
     rows[LAZY] = dict(rows[WEAK + 'ClassroomKD'], model=dict(lazy_mentors=4))
     return {name: rows[name] for name in sorted(rows, key=_run_order)}
@@ -81,23 +88,24 @@ def _run_order(row: str) -> tuple:
     return (row not in FIRST, FIRST.index(row) if row in FIRST else 0)
 
 
-def choice_rows() -> Dict[str, dict]:
+def choice_rows(protocol: str) -> Dict[str, dict]:
     """The validation grid: the lr of the student and of a mentor, and T0 for each KD family."""
-    rows = {f'student alone, lr {lr}': dict(config=STUDENT, lr=lr) for lr in LEARNING_RATES}
+    rows = {f'student alone, lr {lr}': dict(config=config(STUDENT, protocol), lr=lr)
+            for lr in LEARNING_RATES}
     for lr in LEARNING_RATES[1:]:
-        rows[f'mentor resnet20, lr {lr}'] = dict(config=f'{FMNIST}/resnet20_fmnist.py', lr=lr)
+        rows[f'mentor resnet20, lr {lr}'] = dict(config=config('resnet20', protocol), lr=lr)
     for family, loss in FAMILIES.items():
         for t0 in TEMPERATURES:
-            rows[f'{family}, T0 {t0:g}'] = dict(config=CLASSROOMS['main'],
+            rows[f'{family}, T0 {t0:g}'] = dict(config=config(CLASSROOMS['main'], protocol),
                                                 loss=dict(loss, base_temperature=t0))
     return rows
 
 
-def mentor_runs() -> Dict[str, dict]:
+def mentor_runs(protocol: str) -> Dict[str, dict]:
     """Each mentor of the weak classroom (the main one's and the weak one): its config and the
     work dir its seed-0 checkpoint lives in."""
     from mmengine.config import Config
-    mentors = Config.fromfile(ROOT / CLASSROOMS['weak']).model.mentors
+    mentors = Config.fromfile(ROOT / config(CLASSROOMS['weak'], protocol)).model.mentors
     return {
         m.name: dict(config=m.config, checkpoint_dir=str(Path(m.checkpoint).parent))
         for m in mentors
@@ -198,9 +206,9 @@ def specs_for(stage: str, rows: Dict[str, dict], seeds, work_dir: Path, test: bo
     return specs
 
 
-def mentor_specs(seeds, work_dir: Path) -> List[dict]:
+def mentor_specs(seeds, work_dir: Path, protocol: str) -> List[dict]:
     specs = []
-    for name, mentor in mentor_runs().items():
+    for name, mentor in mentor_runs(protocol).items():
         for seed in seeds:
             where = mentor['checkpoint_dir'] if seed == 0 else str(
                 work_dir / 'mentors' / f'{name}_seed{seed}')
@@ -238,14 +246,14 @@ def mean_std(values: List[float], expected: Optional[int] = None) -> str:
     return text
 
 
-def report(bench: 'Bench', seeds, choice_seeds) -> str:
+def report(bench: 'Bench', seeds, choice_seeds, protocol: str) -> str:
     temperatures = chosen_temperatures(bench, choice_seeds)
-    lines = [f'Fashion-MNIST, ResNet-8 student; top-1 (%), mean ± std over seeds {list(seeds)}; '
+    lines = [f'Fashion-MNIST, {protocol} protocol, ResNet-8 student; top-1 (%), mean ± std over seeds {list(seeds)}; '
              f'T0 chosen on val: {temperatures}.', '',
              '| model | val | test | training (s), mean |', '| --- | --- | --- | --- |']
-    for name in mentor_runs():
+    for name in mentor_runs(protocol):
         lines.append(_row(bench, 'mentors', name, seeds, f'mentor {name} alone'))
-    rows = table_rows(temperatures) if temperatures else {}
+    rows = table_rows(temperatures, protocol) if temperatures else {}
     # shown classroom by classroom, in the order of METHODS (they run in another order)
     rows = {name: rows[name] for name in ['Student alone'] + [
         prefix + method for prefix in ('', WEAK) for method in METHODS] + [LAZY] if name in rows}
@@ -270,7 +278,7 @@ def report(bench: 'Bench', seeds, choice_seeds) -> str:
                              f'| {len(diffs)} |')
     lines += ['', f'Validation grid behind the choices (val top-1, seeds {list(choice_seeds)}):',
               '', '| run | val |', '| --- | --- |']
-    for row in choice_rows():
+    for row in choice_rows(protocol):
         values = bench.values('choices', row, 'val', choice_seeds)
         if values:
             lines.append(f'| {row} | {mean_std(values, len(choice_seeds))} |')
@@ -297,7 +305,9 @@ def main() -> None:
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
     parser.add_argument('--choice-seeds', type=int, nargs='+', default=[0, 1])
     parser.add_argument('--jobs', type=int, default=1)
-    parser.add_argument('--work-dir', type=Path, default=ROOT / 'work_dirs' / 'benchmark_fmnist')
+    parser.add_argument('--protocol', choices=PROTOCOLS, default='cpu')
+    parser.add_argument('--work-dir', type=Path,
+                        help='default: work_dirs/benchmark_fmnist (cpu), _full (full)')
     parser.add_argument('--out', type=Path, help='also write the report to this file')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -306,23 +316,26 @@ def main() -> None:
         return
     from classroomkd_plugin.datasets.fashion_mnist import prepare_fashion_mnist
     prepare_fashion_mnist(ROOT / 'data' / 'fashion_mnist')
+    if args.work_dir is None:
+        suffix = '' if args.protocol == 'cpu' else '_full'
+        args.work_dir = ROOT / 'work_dirs' / f'benchmark_fmnist{suffix}'
     args.work_dir.mkdir(parents=True, exist_ok=True)
     bench = Bench(args.work_dir, args.jobs)
     start = time.time()
     for stage in args.stages:
         if stage == 'mentors':  # seed 0 first: the classrooms are taught by it
-            bench.run_all(mentor_specs([s for s in args.seeds if s == 0], args.work_dir))
-            bench.run_all(mentor_specs([s for s in args.seeds if s != 0], args.work_dir))
+            for seeds in ([s for s in args.seeds if s == 0], [s for s in args.seeds if s != 0]):
+                bench.run_all(mentor_specs(seeds, args.work_dir, args.protocol))
         elif stage == 'choices':
-            bench.run_all(specs_for('choices', choice_rows(), args.choice_seeds, args.work_dir,
-                                    test=False))
+            bench.run_all(specs_for('choices', choice_rows(args.protocol), args.choice_seeds,
+                                    args.work_dir, test=False))
         else:
             temperatures = chosen_temperatures(bench, args.choice_seeds)
             if temperatures is None:
                 sys.exit('run the choices stage first: the table uses the T0 it chooses')
-            bench.run_all(specs_for('table', table_rows(temperatures), args.seeds,
+            bench.run_all(specs_for('table', table_rows(temperatures, args.protocol), args.seeds,
                                     args.work_dir, test=True))
-    text = report(bench, args.seeds, args.choice_seeds)
+    text = report(bench, args.seeds, args.choice_seeds, args.protocol)
     print('\n' + text + f'\n\n({time.time() - start:.0f} s)')
     if args.out:
         args.out.write_text(text + '\n')

@@ -218,28 +218,33 @@ def render(row: Row) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def sync(out: Path, files: Dict[str, str], check: bool, what: str) -> int:
+    """Make ``out``'s ``*.py`` files exactly ``files`` (name: text); with ``check``, only say
+    which differ and return 1 if any does."""
+    present = {path.name: path.read_text() for path in out.glob('*.py')}
+    stale = sorted(set(present) - set(files))
+    changed = sorted(name for name, text in files.items() if present.get(name) != text)
+    if check:
+        for name in stale + changed:
+            print(f'out of date: {out / name}')
+        return int(bool(stale or changed))
+    out.mkdir(parents=True, exist_ok=True)
+    for name in stale:
+        (out / name).unlink()
+    for name in changed:
+        (out / name).write_text(files[name])
+    print(f'{len(files)} {what} in {out.relative_to(REPO)}: '
+          f'{len(changed)} written, {len(stale)} removed')
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--check', action='store_true',
                         help='only compare: exit 1 if a file differs, is missing or is extra')
     args = parser.parse_args(argv)
-    expected = {row.filename: render(row) for row in all_rows()}
-    present = {path.name: path.read_text() for path in OUT.glob('*.py')}
-    stale = sorted(set(present) - set(expected))
-    changed = sorted(name for name, text in expected.items() if present.get(name) != text)
-    if args.check:
-        for name in stale + changed:
-            print(f'out of date: {OUT / name}')
-        return int(bool(stale or changed))
-    OUT.mkdir(parents=True, exist_ok=True)
-    for name in stale:
-        (OUT / name).unlink()
-    for name in changed:
-        (OUT / name).write_text(expected[name])
-    print(f'{len(expected)} ablation configs in {OUT.relative_to(REPO)}: '
-          f'{len(changed)} written, {len(stale)} removed')
-    return 0
-
+    return sync(OUT, {row.filename: render(row) for row in all_rows()}, args.check,
+                'ablation configs')
 
 if __name__ == '__main__':
     sys.exit(main())
