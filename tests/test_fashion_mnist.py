@@ -167,7 +167,7 @@ def test_the_benchmark_chooses_t0_on_val_and_pairs_the_seeds(tmp_path):
     records = [dict(key=f'choices/{row}/seed{seed}', val=v + seed) for row, v in val.items()
                for seed in (0, 1)]
     test = {'Student alone': [80.0, 81.0, 82.0], 'ClassroomKD': [80.5, 80.0, 83.0],
-            '+ weak mentor: ClassroomKD': [81.0, 82.0]}
+            '+ weak mentor: ClassroomKD': [81.0, 82.0], '+ weak mentor: AVER': [80.0, 83.0]}
     records += [dict(key=f'table/{row}/seed{seed}', val=v, test=v, train_seconds=10.0)
                 for row, values in test.items() for seed, v in enumerate(values)]
     (tmp_path / 'results.jsonl').write_text('\n'.join(map(json.dumps, records)))
@@ -185,6 +185,9 @@ def test_the_benchmark_chooses_t0_on_val_and_pairs_the_seeds(tmp_path):
     assert '| + weak mentor: ClassroomKD | 81.50 ± 0.71 (2 seeds) | 81.50 ± 0.71 (2 seeds) | 10 |' \
         in text
     assert '| DGKD | not run | not run |  |' in text
+    # a row of the weak classroom named once, its own prefix left out
+    assert '| + weak mentor: ClassroomKD − AVER | 0.00 ± 1.41 | 2 |' in text
+    assert '| + weak mentor: ClassroomKD − Student alone | 1.00 ± 0.00 | 2 |' in text
 
 
 FULL_ITERS = 23460  # 30 epochs of ceil(50,000 / 64) = 782 iterations

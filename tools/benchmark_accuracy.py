@@ -274,7 +274,8 @@ def report(bench: 'Bench', seeds, choice_seeds, protocol: str) -> str:
                 if a and b:
                     diffs.append(a['test'] - b['test'])
             if diffs:
-                lines.append(f'| {reference} − {row} | {mean_std(diffs, len(diffs))} '
+                other = row[len(prefix):] if prefix and row.startswith(prefix) else row
+                lines.append(f'| {reference} − {other} | {mean_std(diffs, len(diffs))} '
                              f'| {len(diffs)} |')
     lines += ['', f'Validation grid behind the choices (val top-1, seeds {list(choice_seeds)}):',
               '', '| run | val |', '| --- | --- |']
