@@ -163,7 +163,8 @@ def test_the_demo_table_and_its_sentence():
 def test_the_benchmark_chooses_t0_on_val_and_pairs_the_seeds(tmp_path):
     tool = load_tool('benchmark_accuracy')
     val = {'kd, T0 4': 83.0, 'kd, T0 12': 81.0, 'aver, T0 4': 80.0, 'aver, T0 12': 82.0,
-           'classroom, T0 4': 79.0, 'classroom, T0 12': 80.5}
+           'classroom, T0 4': 79.0, 'classroom, T0 12': 80.5, 'dtkd, T0 4': 80.0,
+           'dtkd, T0 12': 10.0}
     records = [dict(key=f'choices/{row}/seed{seed}', val=v + seed) for row, v in val.items()
                for seed in (0, 1)]
     test = {'Student alone': [80.0, 81.0, 82.0], 'ClassroomKD': [80.5, 80.0, 83.0],
@@ -173,10 +174,16 @@ def test_the_benchmark_chooses_t0_on_val_and_pairs_the_seeds(tmp_path):
     (tmp_path / 'results.jsonl').write_text('\n'.join(map(json.dumps, records)))
     bench = tool.Bench(tmp_path, jobs=1)
 
-    assert tool.chosen_temperatures(bench, [0, 1]) == dict(kd=4.0, aver=12.0, classroom=12.0)
-    assert tool.table_rows(dict(kd=4.0, aver=12.0, classroom=12.0), 'cpu')['AVER'] == dict(
-        config='configs/cls/fashion_mnist/classroom_resnet8_fmnist.py',
-        loss=dict(strategy='aver', base_temperature=12.0))
+    chosen = dict(kd=4.0, aver=12.0, classroom=12.0, dtkd=4.0)
+    assert tool.chosen_temperatures(bench, [0, 1]) == chosen
+    rows = tool.table_rows(chosen, 'cpu')
+    assert rows['AVER'] == dict(config='configs/cls/fashion_mnist/classroom_resnet8_fmnist.py',
+                                loss=dict(strategy='aver', base_temperature=12.0))
+    # the DTKD ablation at ClassroomKD's T0, and again at the T0 its own grid chose
+    assert rows['ClassroomKD, DTKD temperatures']['loss'] == dict(temperature='dtkd',
+                                                                  base_temperature=12.0)
+    assert rows['ClassroomKD, DTKD temperatures, own T0']['loss'] == dict(temperature='dtkd',
+                                                                          base_temperature=4.0)
     text = tool.report(bench, [0, 1, 2], [0, 1], 'cpu')
     # differences of the same seeds: 0.5, -1.0, 1.0
     assert '| ClassroomKD − Student alone | 0.17 ± 1.04 | 3 |' in text
@@ -225,7 +232,7 @@ def test_the_full_protocol_changes_only_the_schedule_and_where_models_come_from(
 
 def test_the_benchmark_runs_the_full_protocol_from_its_configs():
     tool = load_tool('benchmark_accuracy')
-    rows = tool.table_rows(dict(kd=4.0, aver=12.0, classroom=12.0), 'full')
+    rows = tool.table_rows(dict(kd=4.0, aver=12.0, classroom=12.0, dtkd=4.0), 'full')
     assert rows['Student alone'] == dict(
         config='configs/cls/fashion_mnist/full/resnet8_fmnist_full.py')
     assert rows['+ weak mentor: AVER']['config'] == (

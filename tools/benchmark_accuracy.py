@@ -37,7 +37,10 @@ STUDENT = 'resnet8'
 CLASSROOMS = dict(main='classroom_resnet8', weak='classroom_resnet8_weak')
 LEARNING_RATES = (0.05, 0.1, 0.2)
 TEMPERATURES = (4.0, 12.0)
-FAMILIES = dict(kd=dict(strategy='kd'), aver=dict(strategy='aver'), classroom=dict())
+# dtkd: DTKD's temperatures peak at 2 T0, so T0 means something else there; it was added to
+# the grid after ClassroomKD's T0 (12) left the student at chance on val with them
+FAMILIES = dict(kd=dict(strategy='kd'), aver=dict(strategy='aver'), classroom=dict(),
+                dtkd=dict(temperature='dtkd'))
 # row: (ClassroomKDLoss overrides, the family whose T0 it uses); the weak classroom repeats
 # every row but KD from the teacher alone, which does not involve the weak mentor
 METHODS = {
@@ -51,6 +54,7 @@ METHODS = {
     'ClassroomKD, Method B ranking': (dict(ranking='uniform'), 'classroom'),
     'ClassroomKD, sample granularity': (dict(granularity='sample'), 'classroom'),
     'ClassroomKD, DTKD temperatures': (dict(temperature='dtkd'), 'classroom'),
+    'ClassroomKD, DTKD temperatures, own T0': (dict(temperature='dtkd'), 'dtkd'),
 }
 WEAK = '+ weak mentor: '
 SHARED_ROWS = ('Student alone', 'KD (teacher only)')  # rows of both classrooms
