@@ -184,6 +184,10 @@ def test_the_benchmark_chooses_t0_on_val_and_pairs_the_seeds(tmp_path):
                                                                   base_temperature=12.0)
     assert rows['ClassroomKD, DTKD temperatures, own T0']['loss'] == dict(temperature='dtkd',
                                                                           base_temperature=4.0)
+    # when the grid chooses ClassroomKD's T0 that row would repeat the runs of the one above
+    same = tool.table_rows(dict(chosen, dtkd=12.0), 'cpu')
+    assert set(rows) - set(same) == {'ClassroomKD, DTKD temperatures, own T0',
+                                     '+ weak mentor: ClassroomKD, DTKD temperatures, own T0'}
     text = tool.report(bench, [0, 1, 2], [0, 1], 'cpu')
     # differences of the same seeds: 0.5, -1.0, 1.0
     assert '| ClassroomKD − Student alone | 0.17 ± 1.04 | 3 |' in text
