@@ -57,7 +57,7 @@ def cls_classroom(tmp_path: Path, mentors, sync: bool) -> Path:
     config.write_text(f"""
 _base_ = ['{CLASSROOM}']
 model = dict(mentors={mentors!r}, distill_loss=dict(sync_ranking={sync}))
-train_dataloader = dict(batch_size=16, dataset=dict(indices=96))
+train_dataloader = dict(batch_size=16, dataset=dict(dataset=dict(indices=96)))
 {PER_RANK}""")
     return config
 
@@ -181,7 +181,7 @@ def test_lazy_mentors_with_sync_ranking_run_the_same_mentors_everywhere(tmp_path
     config.write_text(f"""
 _base_ = ['{CLASSROOM}']
 model = dict(mentors={mentors!r}, lazy_mentors=2, distill_loss=dict(sync_ranking=True))
-train_dataloader = dict(batch_size=16, dataset=dict(indices=128))
+train_dataloader = dict(batch_size=16, dataset=dict(dataset=dict(indices=128)))
 {PER_RANK}""")
     rank0, rank1 = dist_train(config, tmp_path / 'work')
     assert rank0['iterations'] == rank1['iterations']

@@ -127,7 +127,7 @@ def test_the_fashion_mnist_configs_train(name, fashion_mnist_root, tmp_path):
             mentor.checkpoint = save_random_checkpoint(mentor.config,
                                                        tmp_path / f'{mentor.name}.pth')
         cfg.custom_hooks = [dict(type='ClassroomHook', interval=1)]
-    cfg.train_dataloader.dataset.subset = 64
+    cfg.train_dataloader.dataset.dataset.subset = 64
     cfg.train_cfg = dict(by_epoch=False, max_iters=2)
     cfg.param_scheduler = None
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None

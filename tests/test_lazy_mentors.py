@@ -253,7 +253,7 @@ def test_checkpoints_and_resume_with_lazy_mentors(tmp_path, digits_mentors):
         cfg.work_dir = str(tmp_path / 'run')
         cfg.experiment_name = name
         cfg.train_dataloader.batch_size = 16
-        cfg.train_dataloader.dataset.indices = 96  # 6 iterations an epoch
+        cfg.train_dataloader.dataset.dataset.indices = 96  # 6 iterations an epoch
         cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=6)
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
         cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=3)

@@ -20,7 +20,7 @@ def digits_runner(tmp_path, mentors) -> Runner:
     cfg.work_dir = str(tmp_path)
     cfg.train_cfg.max_epochs = 1
     cfg.train_cfg.val_begin = 2  # no validation after the epoch: only the check evaluates
-    cfg.train_dataloader.dataset.indices = 64  # one iteration
+    cfg.train_dataloader.dataset.dataset.indices = 64  # one iteration
     cfg.val_dataloader.batch_size = 32  # 6 batches of the 180 val images
     return Runner.from_cfg(cfg)
 

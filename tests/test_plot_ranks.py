@@ -89,7 +89,7 @@ def test_real_classroom_run(tmp_path, digits_mentors):
     cfg.work_dir = str(tmp_path)
     cfg.train_cfg.max_epochs = 1
     cfg.default_hooks.logger.interval = 5
-    cfg.train_dataloader.dataset.indices = 640  # 10 iterations of 64
+    cfg.train_dataloader.dataset.dataset.indices = 640  # 10 iterations of 64
     # the mentor check has its own tests
     cfg.custom_hooks = [h for h in cfg.custom_hooks if h['type'] == 'ClassroomHook']
     runner = Runner.from_cfg(cfg)

@@ -82,7 +82,8 @@ def short(cfg: Config, work_dir: Path, max_iters: int, name: str) -> Config:
     cfg.experiment_name = name  # a fresh logger and message hub for every run
     cfg.randomness = dict(seed=0, deterministic=True)
     cfg.train_dataloader.batch_size = 16
-    cfg.train_dataloader.dataset.indices = 64
+    dataset = cfg.train_dataloader.dataset
+    (dataset.dataset if dataset.type == 'DeterministicViews' else dataset).indices = 64
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.param_scheduler = dict(type='MultiStepLR', by_epoch=False, milestones=[max_iters // 2 + 1],
@@ -157,7 +158,7 @@ def test_stock_train_tool_resumes(tmp_path, digits_mentors):
     config.write_text(f"""
 _base_ = ['{REPO / CLASSROOM}']
 model = dict(mentors={digits_mentors!r})
-train_dataloader = dict(batch_size=32, dataset=dict(indices=64))
+train_dataloader = dict(batch_size=32, dataset=dict(dataset=dict(indices=64)))
 optim_wrapper = dict(optimizer=dict(_delete_=True, type='AdamW', lr=0.01))
 param_scheduler = [dict(type='LinearLR', by_epoch=False, start_factor=0.1, end=3),
                    dict(type='CosineAnnealingLR', by_epoch=True, T_max=2)]

@@ -22,7 +22,7 @@ STOCK_TOOLS = Path(mmpretrain.__file__).parent / '.mim' / 'tools'
 CLASSROOM = 'configs/cls/digits/classroom_resnet8_digits.py'
 STUDENT = 'configs/cls/digits/resnet8_digits.py'
 MENTORS = ('resnet32', 'resnet20', 'resnet14', 'mobilenetv2')  # as in the classroom config
-SHORT = ['train_cfg.max_epochs=1', 'train_dataloader.dataset.indices=256']  # 4 iterations
+SHORT = ['train_cfg.max_epochs=1', 'train_dataloader.dataset.dataset.indices=256']  # 4 iterations
 
 
 extract_tool = load_tool('extract_student')
@@ -106,7 +106,7 @@ def test_extract_takes_the_plain_or_the_ema_student(tmp_path, digits_mentors):
     cfg.merge_from_dict(dict(work_dir=str(tmp_path), train_cfg=dict(max_epochs=1),
                              val_cfg=None, val_dataloader=None, val_evaluator=None))
     cfg.model.mentors = digits_mentors
-    cfg.train_dataloader.dataset.indices = 128
+    cfg.train_dataloader.dataset.dataset.indices = 128
     cfg.custom_hooks = [dict(type='EMAHook', momentum=0.5)]
     runner = Runner.from_cfg(cfg)
     runner.train()

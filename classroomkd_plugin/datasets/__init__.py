@@ -1,4 +1,6 @@
 from .digits import Digits
 from .fashion_mnist import FashionMNISTSplit, prepare_fashion_mnist
+from .views import DeterministicViews, ViewSampler
 
-__all__ = ['Digits', 'FashionMNISTSplit', 'prepare_fashion_mnist']
+__all__ = ['DeterministicViews', 'Digits', 'FashionMNISTSplit', 'ViewSampler',
+           'prepare_fashion_mnist']

@@ -1,11 +1,11 @@
 import copy
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import List, Optional, Tuple
 
 import torch
-from mmengine.dist import get_world_size
+from mmengine.dist import get_world_size, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
@@ -67,6 +67,10 @@ class MentorCheckHook(Hook):
         if not hasattr(model, 'mentors'):
             raise TypeError(f'MentorCheckHook needs a ClassroomDistiller, the model is a '
                             f'{type(model).__name__}')
+        cache = getattr(model, 'mentor_cache', None)
+        if cache is not None and cache.replays:
+            self._report_recorded(cache)
+            return
         model.build_mentors()
         val_cfg = runner.cfg.get('val_evaluator')
         if runner.val_loop is None or val_cfg is None:
@@ -92,8 +96,11 @@ class MentorCheckHook(Hook):
 
         batches = min(len(dataloader), self.max_batches or len(dataloader))
         note = (' (images left out count as misses: lower bounds)' if whole_file else '')
-        print_log(_table(scores, f'Mentor check on {batches}/{len(dataloader)} val batches, '
-                         f'{time.time() - start:.0f} s{note}:'), logger='current')
+        title = f'Mentor check on {batches}/{len(dataloader)} val batches'
+        print_log(_table(scores, f'{title}, {time.time() - start:.0f} s{note}:'),
+                  logger='current')
+        if cache is not None and is_main_process():
+            cache.record_check(dict(title=title, scores=[asdict(s) for s in scores[:-1]]))
         if whole_file:
             return
         num_classes = _num_classes(model, dataloader)
@@ -104,6 +111,18 @@ class MentorCheckHook(Hook):
                           f'the val set, at chance level ({rule}): did its checkpoint load, '
                           'and was it trained on this dataset and label set?',
                           logger='current', level=logging.WARNING)
+
+    @staticmethod
+    def _report_recorded(cache) -> None:
+        recorded = cache.meta.get('mentor_check')
+        if not recorded:
+            print_log(f'MentorCheckHook: mentors replayed from {cache.dir}, which recorded no '
+                      'mentor check when it was filled', logger='current',
+                      level=logging.WARNING)
+            return
+        scores = [Score(**score) for score in recorded['scores']]
+        print_log(_table(scores, f"{recorded['title']}, recorded when {cache.dir} was filled "
+                                 '(the mentors are replayed, not run):'), logger='current')
 
     @torch.no_grad()
     def _score(self, runner, distiller: nn.Module, network: nn.Module, name: str,

@@ -1,4 +1,6 @@
 import contextlib
+import hashlib
+import json
 import os.path as osp
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -13,6 +15,7 @@ from classroomkd_plugin.checkpoint import load_mentor_checkpoint
 from classroomkd_plugin.core import check_mentor_name
 from classroomkd_plugin.models.adapters import TaskAdapter, adapter_for
 from .lazy_mentors import LazyMentors
+from .mentor_cache import MentorCache, refuse_dense_outputs
 
 ModelConfig = Union[str, dict]
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -90,6 +93,10 @@ class ClassroomDistiller(BaseModel):
             on its last performance, silent); it runs on every step again once a check ranks
             it at or above the student. Needs ClassroomKD with Knowledge Filtering and batch
             granularity. Defaults to None (every mentor runs on every step).
+        mentor_cache (dict, optional): ``dict(dir=..., dtype='float32', topk=None,
+            passes=None)``: the mentors' logits computed once and replayed
+            (:class:`MentorCache`; classification, with the ``DeterministicViews`` dataset,
+            the ``ViewSampler`` and ``MentorCacheHook``). Defaults to None (live teaching).
         data_preprocessor (dict, optional): replaces the student's data preprocessor.
         init_cfg (dict, optional): initialisation config of the student.
     """
@@ -103,6 +110,7 @@ class ClassroomDistiller(BaseModel):
                  mentor_channels_last: bool = False,
                  mentor_compile: bool = False,
                  lazy_mentors: Optional[int] = None,
+                 mentor_cache: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
@@ -142,6 +150,8 @@ class ClassroomDistiller(BaseModel):
         self.mentor_compile = mentor_compile
         self._mentor_passes = None
         self.lazy_mentors = LazyMentors(len(mentors), lazy_mentors) if lazy_mentors else None
+        self.mentor_cache = _build_cache(mentor_cache, self.student_task.rep.name, lazy_mentors,
+                                         self.data_preprocessor)
         self._stats: Dict[str, Tensor] = {}
         self._stats_count = 0
 
@@ -154,7 +164,8 @@ class ClassroomDistiller(BaseModel):
         is built and checked against the student before any checkpoint is fetched; they
         then follow the student's device and dtype.
         """
-        if len(self.mentors) == len(self._mentor_configs):
+        if len(self.mentors) == len(self._mentor_configs) or \
+                (self.mentor_cache is not None and self.mentor_cache.replays):
             return
         adapters = [self._build_mentor(mentor) for mentor in self._mentor_configs]
         like = next(self.student.parameters())
@@ -234,22 +245,40 @@ class ClassroomDistiller(BaseModel):
             self._mentor_passes = [_compiled(mentor.outputs, device) for mentor in self.mentors]
         return self._mentor_passes
 
+    def mentor_fingerprint(self) -> dict:
+        """What decides the mentors' outputs on a given input (``mentor_cache`` keys on it)."""
+        mentors = []
+        for mentor in self._mentor_configs:
+            config = mentor['config']
+            model = config if isinstance(config, dict) else load_config_file(config)[0].model
+            mentors.append(dict(name=mentor['name'], model=json.loads(
+                json.dumps(dict(model), sort_keys=True, default=repr)),
+                checkpoint=_file_hash(mentor['checkpoint'])))
+        return dict(mentors=mentors, autocast=self.mentor_autocast,
+                    channels_last=self.mentor_channels_last, compile=self.mentor_compile,
+                    data_preprocessor=_module_settings(self.data_preprocessor))
+
     def loss(self, inputs: Tensor, data_samples: Sequence) -> Dict[str, Tensor]:
         lazy = self.lazy_mentors
+        student_task = self.student_task
+        targets = student_task.targets(data_samples)
         # Mentors first: between the student's forward and backward they would evict the
         # student's activations from the caches (17% slower steps on CPU, measured).
-        mentor_outs = self.teach(inputs, lazy and lazy.select())
-        student_task = self.student_task
+        if self.mentor_cache is None:
+            mentor_outs = self.teach(inputs, lazy and lazy.select())
+        else:
+            mentor_outs = self.mentor_cache.outputs(data_samples, targets,
+                                                    lambda: self.teach(inputs))
         student_out = student_task.outputs(inputs)
-        targets = student_task.targets(data_samples)
 
         def task_loss(sample_weight: Optional[Tensor]) -> Tensor:
             return student_task.task_loss(student_out, data_samples, sample_weight)
 
+        # replayed mentors are not built: their outputs are the student's kind, logits
+        reps = [m.rep for m in self.mentors] or [student_task.rep] * len(mentor_outs)
         result = self.distill_loss(
-            student_out, mentor_outs, targets, task_loss, student_task.rep,
-            [mentor.rep for mentor in self.mentors], self.mentor_names[:len(self.mentors)],
-            lazy)
+            student_out, mentor_outs, targets, task_loss, student_task.rep, reps,
+            self.mentor_names[:len(mentor_outs)], lazy)
         losses = {key: value for key, value in result.items() if 'loss' in key}
         self._accumulate({key: value for key, value in result.items() if 'loss' not in key})
         return losses
@@ -321,6 +350,50 @@ def _check_lazy_mentors(check_every: Optional[int], settings) -> None:
                'student on one sample may teach another, so none is silent for a whole batch')
     if why:
         raise ClassroomError(f'ClassroomDistiller: lazy_mentors cannot skip any mentor: {why}')
+
+
+def _build_cache(cfg: Optional[dict], rep_name: str, lazy_mentors: Optional[int],
+                 data_preprocessor) -> Optional[MentorCache]:
+    if cfg is None:
+        return None
+    if rep_name != 'cls':
+        raise ClassroomError(refuse_dense_outputs(rep_name))
+    if lazy_mentors:
+        raise ClassroomError('ClassroomDistiller: mentor_cache replays every mentor at no cost; '
+                             'lazy_mentors has nothing to skip: leave it None')
+    augments = getattr(data_preprocessor, 'batch_augments', None)
+    if augments is not None:
+        names = [type(a).__name__ for a in getattr(augments, 'augments', [augments])]
+        raise ClassroomError(f'ClassroomDistiller: mentor_cache cannot key the batch augments '
+                             f'{names} of the data preprocessor: they mix samples of a batch, '
+                             "so a mixed image's mentor outputs depend on the batch")
+    unknown = set(cfg) - {'dir', 'dtype', 'topk', 'passes'}
+    if unknown:
+        raise ClassroomError(f'ClassroomDistiller: mentor_cache has unknown keys '
+                             f'{sorted(unknown)}; it takes dir, dtype, topk and passes')
+    try:
+        return MentorCache(**cfg)
+    except (TypeError, ValueError) as error:
+        raise ClassroomError(str(error)) from None
+
+
+def _module_settings(module: torch.nn.Module) -> dict:
+    """A data preprocessor's type, plain attributes and buffers (mean, std)."""
+    plain = {k: v for k, v in vars(module).items()
+             if isinstance(v, (bool, int, float, str)) and k != 'training'}
+    buffers = {k: v.tolist() for k, v in module.state_dict().items()}
+    return dict(type=type(module).__name__, **plain, buffers=buffers)
+
+
+def _file_hash(path: str) -> str:
+    """SHA-256 of a local checkpoint; a URL stands for itself."""
+    if not osp.isfile(path):
+        return path
+    digest = hashlib.sha256()
+    with open(path, 'rb') as file:
+        for block in iter(lambda: file.read(1 << 20), b''):
+            digest.update(block)
+    return f'sha256:{digest.hexdigest()}'
 
 
 def _compiled(mentor_pass, device: torch.device):

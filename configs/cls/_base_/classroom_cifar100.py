@@ -3,4 +3,12 @@
 _base_ = ['./cifar100.py', './schedule_cifar_240e.py']
 
 custom_imports = dict(imports=['classroomkd_plugin'], allow_failed_imports=False)
-custom_hooks = [dict(type='ClassroomHook'), dict(type='MentorCheckHook')]
+custom_hooks = [
+    dict(type='MentorCacheHook'), dict(type='ClassroomHook'), dict(type='MentorCheckHook')]
+# Deterministic views (a sample's augmentation is a function of the seed, the pass and its
+# index): what `--cfg-options model.mentor_cache.dir=PATH` needs; training is unchanged otherwise.
+train_dataloader = dict(
+    dataset=dict(_delete_=True, type='DeterministicViews',
+                 dataset={{_base_.train_dataloader.dataset}}),
+    sampler=dict(_delete_=True, type='ViewSampler', sampler={{_base_.train_dataloader.sampler}}))
+

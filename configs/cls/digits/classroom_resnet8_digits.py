@@ -18,4 +18,12 @@ model = dict(
         for arch in ('resnet32', 'resnet20', 'resnet14', 'mobilenetv2')
     ],
     distill_loss=dict(type='ClassroomKDLoss', base_temperature=12.0))
-custom_hooks = [dict(type='ClassroomHook'), dict(type='MentorCheckHook')]
+custom_hooks = [
+    dict(type='MentorCacheHook'), dict(type='ClassroomHook'), dict(type='MentorCheckHook')]
+# Deterministic views (a sample's augmentation is a function of the seed, the pass and its
+# index): what `--cfg-options model.mentor_cache.dir=PATH` needs; training is unchanged otherwise.
+train_dataloader = dict(
+    dataset=dict(_delete_=True, type='DeterministicViews',
+                 dataset={{_base_.train_dataloader.dataset}}),
+    sampler=dict(_delete_=True, type='ViewSampler', sampler={{_base_.train_dataloader.sampler}}))
+

@@ -12,4 +12,5 @@ model = dict(
         for arch in ('wrn_16_2', 'resnet20', 'resnet14')
     ],
     distill_loss=dict(type='ClassroomKDLoss', base_temperature=12.0))
-custom_hooks = [dict(type='ClassroomHook'), dict(type='MentorCheckHook', max_batches=4)]
+custom_hooks = [dict(type='MentorCacheHook'), dict(type='ClassroomHook'),
+                dict(type='MentorCheckHook', max_batches=4)]

@@ -2,4 +2,4 @@
 # replaced by a random other class.
 _base_ = ['./resnet14_fmnist.py']
 
-train_dataloader = dict(dataset=dict(label_noise=0.6))
+train_dataloader = dict(dataset=dict(dataset=dict(label_noise=0.6)))

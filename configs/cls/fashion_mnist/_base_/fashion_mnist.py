@@ -14,12 +14,15 @@ data_preprocessor = dict(num_classes=10, mean=[73.2] * 3, std=[90.2] * 3, to_rgb
 train_pipeline = [dict(type='RandomCrop', crop_size=28, padding=4), dict(type='PackInputs')]
 test_pipeline = [dict(type='PackInputs')]
 
+# Deterministic views (a sample's augmentation is a function of the seed, the pass and its
+# index): every method sees the same views on a seed, and `model.mentor_cache` can key on them.
 train_dataloader = dict(
     batch_size=64,
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=True))
+    dataset=dict(type='DeterministicViews', dataset=dict(
+        type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline)),
+    sampler=dict(type='ViewSampler', sampler=dict(type='DefaultSampler', shuffle=True)))
 val_dataloader = dict(
     batch_size=500,
     num_workers=0,
