@@ -1,7 +1,8 @@
 """Fashion-MNIST: the data step's sources in order, its checks and its error, and the split."""
 import gzip
-import json
 import hashlib
+import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -165,14 +166,18 @@ def test_the_benchmark_chooses_t0_on_val_and_pairs_the_seeds(tmp_path):
     val = {'kd, T0 4': 83.0, 'kd, T0 12': 81.0, 'aver, T0 4': 80.0, 'aver, T0 12': 82.0,
            'classroom, T0 4': 79.0, 'classroom, T0 12': 80.5, 'dtkd, T0 4': 80.0,
            'dtkd, T0 12': 10.0}
-    records = [dict(key=f'choices/{row}/seed{seed}', val=v + seed) for row, v in val.items()
-               for seed in (0, 1)]
+    records = [dict(key=f'choices/{row}/seed{seed}', val=v + seed, protocol='cpu')
+               for row, v in val.items() for seed in (0, 1)]
     test = {'Student alone': [80.0, 81.0, 82.0], 'ClassroomKD': [80.5, 80.0, 83.0],
             '+ weak mentor: ClassroomKD': [81.0, 82.0], '+ weak mentor: AVER': [80.0, 83.0]}
-    records += [dict(key=f'table/{row}/seed{seed}', val=v, test=v, train_seconds=10.0)
+    records += [dict(key=f'table/{row}/seed{seed}', val=v, test=v, train_seconds=10.0,
+                     protocol='cpu')
                 for row, values in test.items() for seed, v in enumerate(values)]
-    (tmp_path / 'results.jsonl').write_text('\n'.join(map(json.dumps, records)))
-    bench = tool.Bench(tmp_path, jobs=1)
+    # another protocol's runs in the same ledger are not this one's
+    records.append(dict(records[-1], protocol='converged', test=0.0))
+    ledger = tmp_path / 'ledger.jsonl'
+    ledger.write_text('\n'.join(map(json.dumps, records)))
+    bench = tool.Bench(tmp_path, 1, 'cpu', ledger)
 
     chosen = dict(kd=4.0, aver=12.0, classroom=12.0, dtkd=4.0)
     assert tool.chosen_temperatures(bench, [0, 1]) == chosen
@@ -189,16 +194,69 @@ def test_the_benchmark_chooses_t0_on_val_and_pairs_the_seeds(tmp_path):
     assert set(rows) - set(same) == {'ClassroomKD, DTKD temperatures, own T0',
                                      '+ weak mentor: ClassroomKD, DTKD temperatures, own T0'}
     text = tool.report(bench, [0, 1, 2], [0, 1], 'cpu')
-    # differences of the same seeds: 0.5, -1.0, 1.0
-    assert '| ClassroomKD − Student alone | 0.17 ± 1.04 | 3 |' in text
+    # differences of the same seeds: 0.5, -1.0, 1.0; mean 0.17, std 1.04, t(2) = 4.303:
+    # 0.17 ± 4.303 * 1.04 / sqrt(3) = [-2.42, +2.75]. Pairing: std 1.04 against the unpaired
+    # sqrt(var(80, 81, 82) + var(80.5, 80, 83)) = sqrt(1 + 2.58) = 1.89
+    assert '| ClassroomKD − Student alone | 0.17 ± 1.04 | [-2.42, +2.75] | no | 0.55 | 3 |' \
+        in text
     assert '| ClassroomKD | 81.17 ± 1.61 | 81.17 ± 1.61 | 10 |' in text
     # fewer seeds than asked for say so
     assert '| + weak mentor: ClassroomKD | 81.50 ± 0.71 (2 seeds) | 81.50 ± 0.71 (2 seeds) | 10 |' \
         in text
     assert '| DGKD | not run | not run |  |' in text
     # a row of the weak classroom named once, its own prefix left out
-    assert '| + weak mentor: ClassroomKD − AVER | 0.00 ± 1.41 | 2 |' in text
-    assert '| + weak mentor: ClassroomKD − Student alone | 1.00 ± 0.00 | 2 |' in text
+    assert '| + weak mentor: ClassroomKD − AVER | 0.00 ± 1.41 | [-12.71, +12.71] | no |  | 2 |' \
+        in text
+    # 1.0 on both seeds: no spread, an interval of one point, significant
+    assert '| + weak mentor: ClassroomKD − Student alone | 1.00 ± 0.00 | [+1.00, +1.00] | yes' \
+        in text
+
+
+def test_interval_and_plateau_arithmetic():
+    tool = load_tool('benchmark_accuracy')
+    # five differences 1, 2, 0, 1, 1: mean 1, std sqrt(0.5) = 0.7071, t(4) = 2.776:
+    # 1 ± 2.776 * 0.7071 / sqrt(5) = 1 ± 0.8778
+    low, high = tool.interval([1.0, 2.0, 0.0, 1.0, 1.0])
+    assert (round(low, 4), round(high, 4)) == (0.1222, 1.8778)
+    # 2B minus B: 0.25 (within 0.3) and -0.35 (not)
+    assert tool.plateau([88.0, 88.5], [88.3, 88.7]) == (pytest.approx(0.25), True)
+    assert tool.plateau([88.0, 88.5], [87.6, 88.2]) == (pytest.approx(-0.35), False)
+    # identical runs: no spread either way, no ratio
+    assert math.isnan(tool.pairing_ratio([1.0, 1.0, 1.0], [2.0, 2.0, 2.0]))
+
+
+def test_the_ledger_skips_what_it_holds_and_appends_what_finishes(tmp_path, monkeypatch):
+    tool = load_tool('benchmark_accuracy')
+    ledger = tmp_path / 'docs' / 'ledger.jsonl'
+    done = dict(key='table/Student alone/seed0', protocol='converged', val=1.0, test=2.0,
+                train_seconds=3.0)
+    ledger.parent.mkdir()
+    ledger.write_text(json.dumps(done) + '\n')
+    bench = tool.Bench(tmp_path, 1, 'converged', ledger)
+    ran, run = [], tool.subprocess.run
+
+    def finished(cmd, **kwargs):  # a worker's output, without training
+        if '--worker' not in cmd:
+            return run(cmd, **kwargs)
+        ran.append(json.loads(cmd[-1])['key'])
+        return tool.subprocess.CompletedProcess(cmd, 0, json.dumps(dict(
+            val=5.0, test=6.0, train_seconds=7.0, config_sha256='ab')), '')
+
+    monkeypatch.setattr(tool.subprocess, 'run', finished)
+    monkeypatch.setattr(tool, 'commit', lambda: 'abc1234')
+    specs = tool.specs_for('table', {'Student alone': dict(config='a.py')}, [0, 1], tmp_path,
+                           test=True)
+    bench.run_all(specs)
+    assert ran == ['table/Student alone/seed1']  # seed 0 is in the ledger
+    lines = [json.loads(line) for line in ledger.read_text().splitlines()]
+    assert lines[0] == done and len(lines) == 2
+    assert {k: lines[1][k] for k in ('key', 'seed', 'val', 'test', 'protocol', 'commit')} == dict(
+        key='table/Student alone/seed1', seed=1, val=5.0, test=6.0, protocol='converged',
+        commit='abc1234')
+    assert 'cores' in lines[1]['machine'] and lines[1]['config_sha256'] == 'ab'
+    # the table is rebuilt from the ledger alone
+    again = tool.Bench(tmp_path, 1, 'converged', ledger)
+    assert again.values('table', 'Student alone', 'test', [0, 1]) == [2.0, 6.0]
 
 
 FULL_ITERS = 23460  # 30 epochs of ceil(50,000 / 64) = 782 iterations
@@ -243,5 +301,30 @@ def test_the_benchmark_runs_the_full_protocol_from_its_configs():
         'configs/cls/fashion_mnist/full/classroom_resnet8_weak_fmnist_full.py')
     assert all((CONFIGS / 'full' / Path(row['config']).name).is_file() for row in
                list(rows.values()) + list(tool.choice_rows('full').values()))
-    assert {name: run['checkpoint_dir'] for name, run in tool.mentor_runs('full').items()} == {
-        name: f'work_dirs/{name}_fmnist_full' for name in FULL[1:5]}
+    assert {name: run['checkpoint'] for name, run in tool.mentor_runs('full').items()} == {
+        name: f'work_dirs/{name}_fmnist_full/iter_{FULL_ITERS}.pth' for name in FULL[1:5]}
+
+
+def test_the_converged_protocol_trains_the_student_on_the_transfer_set():
+    from mmengine.config import Config
+    tool = load_tool('benchmark_accuracy')
+    student = Config.fromfile(CONFIGS / 'converged' / 'resnet8_fmnist_converged.py')
+    mentor = Config.fromfile(CONFIGS / 'converged' / 'wrn_16_2_fmnist_converged.py')
+    assert student.train_dataloader.dataset.dataset.subset == 5000
+    assert 'subset' not in mentor.train_dataloader.dataset.dataset  # all 50,000
+    assert (student.train_cfg.max_iters, mentor.train_cfg.max_iters) == (1280, 3 * 782)
+    classroom = Config.fromfile(CONFIGS / 'converged' / 'classroom_resnet8_fmnist_converged.py')
+    assert classroom.train_dataloader == student.train_dataloader
+    assert [m.checkpoint for m in classroom.model.mentors] == [
+        f'checkpoints/fashion_mnist/{name}.pth' for name in ('wrn_16_2', 'resnet20', 'resnet14')]
+    # seed 0 of each mentor exports the weights the classrooms load; a classroom's rows on a
+    # seed share one mentor cache, but for lazy mentors, which the cache refuses
+    specs = tool.mentor_specs([0, 1], Path('w'), 'converged')
+    assert specs[0]['export'].endswith('checkpoints/fashion_mnist/wrn_16_2.pth')
+    assert 'export' not in specs[1]
+    rows = tool.table_rows(dict(kd=4.0, aver=12.0, classroom=12.0, dtkd=4.0), 'converged')
+    specs = {s['key']: s for s in tool.specs_for('table', rows, [3], Path('w'), True, cached=True)}
+    assert specs['table/AVER/seed3']['mentor_cache'] == specs['table/ClassroomKD/seed3'][
+        'mentor_cache'] == str(Path('w/mentor_cache/classroom_resnet8_fmnist_converged_seed3'))
+    assert 'mentor_cache' not in specs['table/Student alone/seed3']
+    assert 'mentor_cache' not in specs[f'table/{tool.LAZY}/seed3']

@@ -18,21 +18,29 @@ with ``--stages`` empty) it prints Markdown tables of everything run so far.
 """
 import argparse
 import copy
+import hashlib
 import json
+import math
 import os
+import platform
+import queue
 import statistics
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 FMNIST = 'configs/cls/fashion_mnist'
-PROTOCOLS = ('cpu', 'full')  # full: the same on a GPU's budget (tools/generate_fmnist_full.py)
+# converged: mentors and student trained to their plateau, the student on a transfer set;
+# full: the CPU protocol on a GPU's budget (both written by tools/generate_fmnist_full.py)
+PROTOCOLS = ('cpu', 'converged', 'full')
+# every finished run, one JSON line: committed, so that the table outlives a session
+LEDGER = ROOT / 'docs' / 'results' / 'fashion_mnist.jsonl'
 STUDENT = 'resnet8'
 CLASSROOMS = dict(main='classroom_resnet8', weak='classroom_resnet8_weak')
 LEARNING_RATES = (0.05, 0.1, 0.2)
@@ -63,6 +71,8 @@ SHARED_ROWS = ('Student alone', 'KD (teacher only)')  # rows of both classrooms
 LAZY = WEAK + 'ClassroomKD, lazy mentors (k = 4)'
 
 
+PLATEAU = 'student alone, 2B'
+
 # rows run first, so that an interrupted table still holds the comparisons that matter most
 FIRST = ('Student alone', 'KD (teacher only)', 'AVER', 'ClassroomKD', WEAK + 'ClassroomKD',
          WEAK + 'ClassroomKD without Knowledge Filtering', WEAK + 'AVER', LAZY, 'CA-MKD', 'DGKD')
@@ -71,7 +81,7 @@ FIRST = ('Student alone', 'KD (teacher only)', 'AVER', 'ClassroomKD', WEAK + 'Cl
 def config(name: str, protocol: str) -> str:
     """The config of a model or classroom of ``configs/cls/fashion_mnist/`` in ``protocol``."""
     return (f'{FMNIST}/{name}_fmnist.py' if protocol == 'cpu' else
-            f'{FMNIST}/full/{name}_fmnist_full.py')
+            f'{FMNIST}/{protocol}/{name}_fmnist_{protocol}.py')
 
 
 def table_rows(temperatures: Dict[str, float], protocol: str) -> Dict[str, dict]:
@@ -99,8 +109,11 @@ def choice_rows(protocol: str) -> Dict[str, dict]:
     """The validation grid: the lr of the student and of a mentor, and T0 for each KD family."""
     rows = {f'student alone, lr {lr}': dict(config=config(STUDENT, protocol), lr=lr)
             for lr in LEARNING_RATES}
-    for lr in LEARNING_RATES[1:]:
-        rows[f'mentor resnet20, lr {lr}'] = dict(config=config('resnet20', protocol), lr=lr)
+    if protocol == 'converged':  # the plateau: the student alone at B and at 2B
+        rows[PLATEAU] = dict(config=config(STUDENT, protocol), budget=2)
+    else:  # the converged mentors keep the lr chosen here
+        for lr in LEARNING_RATES[1:]:
+            rows[f'mentor resnet20, lr {lr}'] = dict(config=config('resnet20', protocol), lr=lr)
     for family, loss in FAMILIES.items():
         for t0 in TEMPERATURES:
             rows[f'{family}, T0 {t0:g}'] = dict(config=config(CLASSROOMS['main'], protocol),
@@ -110,13 +123,10 @@ def choice_rows(protocol: str) -> Dict[str, dict]:
 
 def mentor_runs(protocol: str) -> Dict[str, dict]:
     """Each mentor of the weak classroom (the main one's and the weak one): its config and the
-    work dir its seed-0 checkpoint lives in."""
+    checkpoint the classrooms load (seed 0's)."""
     from mmengine.config import Config
     mentors = Config.fromfile(ROOT / config(CLASSROOMS['weak'], protocol)).model.mentors
-    return {
-        m.name: dict(config=m.config, checkpoint_dir=str(Path(m.checkpoint).parent))
-        for m in mentors
-    }
+    return {m.name: dict(config=m.config, checkpoint=m.checkpoint) for m in mentors}
 
 
 # ------------------------------------------------------------------------------------------
@@ -127,6 +137,7 @@ def run_one(spec: dict) -> dict:
     """Train ``spec['config']`` with its overrides and seed; evaluate on val (and test)."""
     import logging
 
+    import torch
     from mmengine.config import Config
     from mmengine.logging import MMLogger
     from mmengine.runner import Runner
@@ -139,19 +150,47 @@ def run_one(spec: dict) -> dict:
     cfg.model.update(spec.get('model', {}))
     if spec.get('lr'):
         cfg.optim_wrapper.optimizer.lr = spec['lr']
+    if spec.get('budget'):  # the same schedule, stretched
+        iters = cfg.train_cfg.max_iters * spec['budget']
+        cfg.train_cfg.update(max_iters=iters, val_interval=iters)
+        cfg.param_scheduler.T_max = iters
+        cfg.default_hooks.checkpoint.interval = iters
     cfg.randomness = dict(seed=spec['seed'])
     if cfg.model.type == 'ClassroomDistiller':  # the mentors are known: no mentor check
         cfg.custom_hooks = [dict(type='ClassroomHook')]
+        if spec.get('mentor_cache'):
+            cfg.model.mentor_cache = dict(dir=spec['mentor_cache'])
+            cfg.custom_hooks.insert(0, dict(type='MentorCacheHook'))
     cfg.work_dir = spec['work_dir']
     cfg.log_level = 'WARNING'
     start = time.time()
     runner = Runner.from_cfg(cfg)
     runner.train()
     train_seconds = time.time() - start
-    result = dict(val=runner.val()['accuracy/top1'], train_seconds=round(train_seconds, 1))
+    result = dict(val=runner.val()['accuracy/top1'], train_seconds=round(train_seconds, 1),
+                  config_sha256=hashlib.sha256(cfg.pretty_text.encode()).hexdigest())
     if spec.get('with_test'):
         result['test'] = runner.test()['accuracy/top1']
+    if spec.get('export'):  # the weights alone, to commit: what a classroom loads
+        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+        Path(spec['export']).parent.mkdir(parents=True, exist_ok=True)
+        torch.save({'state_dict': model.state_dict()}, spec['export'])
+        result['export_sha256'] = hashlib.sha256(Path(spec['export']).read_bytes()).hexdigest()
     return result
+
+
+def machine() -> str:
+    cpu = next((line.split(':', 1)[1].strip() for line in
+                Path('/proc/cpuinfo').read_text().splitlines() if line.startswith('model name')),
+               platform.processor())
+    return f'{platform.node()}: {cpu}, {os.cpu_count()} cores'
+
+
+def commit() -> str:
+    done = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT,
+                          capture_output=True, text=True)
+    return done.stdout.strip() or 'unknown'
+
 
 
 # ------------------------------------------------------------------------------------------
@@ -159,24 +198,38 @@ def run_one(spec: dict) -> dict:
 
 
 class Bench:
+    """Runs specs, one process each, and keeps their results in the ledger: a run the ledger
+    holds for this protocol is not run again."""
 
-    def __init__(self, work_dir: Path, jobs: int):
+    def __init__(self, work_dir: Path, jobs: int, protocol: str, ledger: Path = LEDGER):
         self.work_dir = work_dir
         self.jobs = jobs
-        self.results_file = work_dir / 'results.jsonl'
+        self.protocol = protocol
+        self.free_slots: 'queue.SimpleQueue[int]' = queue.SimpleQueue()
+        for slot in range(jobs):
+            self.free_slots.put(slot)
+        self.results_file = ledger
         self.results: Dict[str, dict] = {}
         if self.results_file.is_file():
             for line in self.results_file.read_text().splitlines():
                 record = json.loads(line)
-                self.results[record['key']] = record
+                if record.get('protocol') == protocol:
+                    self.results[record['key']] = record
 
     def run_all(self, specs: List[dict]) -> None:
         todo = [s for s in specs if s['key'] not in self.results]
         print(f'{len(specs) - len(todo)} runs done already, {len(todo)} to run', flush=True)
         with ThreadPoolExecutor(self.jobs) as pool:
-            list(pool.map(self._run, todo, [i % self.jobs for i in range(len(todo))]))
+            list(pool.map(self._run, todo))
 
-    def _run(self, spec: dict, slot: int) -> None:
+    def _run(self, spec: dict) -> None:
+        slot = self.free_slots.get()  # the core a finished run left
+        try:
+            self._run_on(spec, slot)
+        finally:
+            self.free_slots.put(slot)
+
+    def _run_on(self, spec: dict, slot: int) -> None:
         cmd = [sys.executable, __file__, '--worker', json.dumps(spec)]
         env = dict(os.environ)
         if self.jobs > 1:  # one core and one thread per run
@@ -190,10 +243,16 @@ class Bench:
                   flush=True)
             return
         result = json.loads(done.stdout.strip().splitlines()[-1])
-        record = dict(spec, **result, wall_seconds=round(time.time() - start, 1))
+        record = dict(spec, **result, protocol=self.protocol,
+                      wall_seconds=round(time.time() - start, 1), commit=commit(),
+                      machine=machine(), jobs=self.jobs)
+        for where in ('work_dir', 'mentor_cache', 'export'):  # this machine's paths
+            if where in record:
+                record[where] = os.path.relpath(record[where], ROOT)
         self.results[spec['key']] = record
-        with open(self.results_file, 'a') as f:
-            f.write(json.dumps(record) + '\n')
+        self.results_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.results_file, 'a') as f:  # one write of one line: appends never mix
+            f.write(json.dumps(record, sort_keys=True) + '\n')
         scores = ', '.join(f'{k} {record[k]:.2f}%' for k in ('val', 'test') if k in record)
         print(f"{spec['key']}: {scores} ({record['wall_seconds']:.0f} s)", flush=True)
 
@@ -202,7 +261,10 @@ class Bench:
         return [self.results[k][split] for k in keys if k in self.results]
 
 
-def specs_for(stage: str, rows: Dict[str, dict], seeds, work_dir: Path, test: bool) -> List[dict]:
+def specs_for(stage: str, rows: Dict[str, dict], seeds, work_dir: Path, test: bool,
+              cached: bool = False) -> List[dict]:
+    """With ``cached``, a classroom's rows on a seed share one ``mentor_cache``: the first run
+    fills it, the others replay it."""
     specs = []
     for row, spec in rows.items():
         for seed in seeds:
@@ -210,17 +272,27 @@ def specs_for(stage: str, rows: Dict[str, dict], seeds, work_dir: Path, test: bo
             specs.append(dict(copy.deepcopy(spec), key=f'{stage}/{row}/seed{seed}', seed=seed,
                               work_dir=str(work_dir / stage / f'{slug}_seed{seed}'),
                               with_test=test))
+            classroom = Path(spec['config']).stem
+            if cached and 'classroom' in classroom and 'lazy_mentors' not in spec.get('model', {}):
+                specs[-1]['mentor_cache'] = str(work_dir / 'mentor_cache' /
+                                                f'{classroom}_seed{seed}')
     return specs
 
 
 def mentor_specs(seeds, work_dir: Path, protocol: str) -> List[dict]:
+    """Seed 0 of each mentor trains the checkpoint the classrooms load: its work dir in the
+    CPU and full protocols, the committed weights (exported) in the converged one."""
     specs = []
     for name, mentor in mentor_runs(protocol).items():
         for seed in seeds:
-            where = mentor['checkpoint_dir'] if seed == 0 else str(
-                work_dir / 'mentors' / f'{name}_seed{seed}')
-            specs.append(dict(config=mentor['config'], key=f'mentors/{name}/seed{seed}',
-                              seed=seed, work_dir=where, with_test=True))
+            spec = dict(config=mentor['config'], key=f'mentors/{name}/seed{seed}', seed=seed,
+                        work_dir=str(work_dir / 'mentors' / f'{name}_seed{seed}'),
+                        with_test=True)
+            if seed == 0 and protocol == 'converged':
+                spec['export'] = str(ROOT / mentor['checkpoint'])
+            elif seed == 0:
+                spec['work_dir'] = str(Path(mentor['checkpoint']).parent)
+            specs.append(spec)
     return specs
 
 
@@ -253,11 +325,68 @@ def mean_std(values: List[float], expected: Optional[int] = None) -> str:
     return text
 
 
+# Student's t, two-sided 95 %, by degrees of freedom; beyond 20, the normal 1.96
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+        9: 2.262, 10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120,
+        17: 2.110, 18: 2.101, 19: 2.093, 20: 2.086}
+PLATEAU_TOLERANCE = 0.3  # points of val top-1 between B and 2B
+
+
+def interval(diffs: List[float]) -> Tuple[float, float]:
+    """The 95 % interval of the mean of paired differences (Student's t, n - 1 dof)."""
+    mean = statistics.mean(diffs)
+    half = T975.get(len(diffs) - 1, 1.96) * statistics.stdev(diffs) / math.sqrt(len(diffs))
+    return mean - half, mean + half
+
+
+def pairing_ratio(a: List[float], b: List[float]) -> float:
+    """Std of the paired differences over the std an unpaired difference would have: how much
+    of the seed noise sharing a seed's initialisation, order and views removes."""
+    paired = statistics.stdev([x - y for x, y in zip(a, b)])
+    unpaired = math.sqrt(statistics.variance(a) + statistics.variance(b))
+    return paired / unpaired if unpaired else math.nan
+
+
+def plateau(b: List[float], b2: List[float]) -> Tuple[float, bool]:
+    """Mean val top-1 at 2B minus at B, and whether it is within the tolerance."""
+    difference = statistics.mean(b2) - statistics.mean(b)
+    return difference, abs(difference) < PLATEAU_TOLERANCE
+
+
+def _protocol_lines(bench: 'Bench', seeds, choice_seeds, protocol: str) -> List[str]:
+    """The converged protocol's evidence: the plateau and the mentors' margins."""
+    from mmengine.config import Config
+    student = Config.fromfile(ROOT / config(STUDENT, protocol))
+    lr, iters = student.optim_wrapper.optimizer.lr, student.train_cfg.max_iters
+    at_b = bench.values('choices', f'student alone, lr {lr}', 'val', choice_seeds)
+    at_2b = bench.values('choices', PLATEAU, 'val', choice_seeds)
+    lines = [f'Plateau of the student alone (lr {lr}, val, seeds {list(choice_seeds)}): ']
+    if len(at_b) == len(at_2b) == len(choice_seeds):
+        difference, reached = plateau(at_b, at_2b)
+        lines[0] += (f'B = {iters} iterations {mean_std(at_b, len(at_b))}, 2B '
+                     f'{mean_std(at_2b, len(at_2b))}: {difference:+.2f} points, '
+                     f"{'within' if reached else 'NOT within'} {PLATEAU_TOLERANCE}.")
+    else:
+        lines[0] += 'not run yet.'
+    alone = bench.values('table', 'Student alone', 'val', seeds) or at_b
+    for name in mentor_runs(protocol):
+        mentor = bench.values('mentors', name, 'val', [0])
+        if mentor and alone:
+            lines.append(f'- mentor {name} (the seed-0 checkpoint the classrooms load): '
+                         f'{mentor[0]:.2f} % val, {mentor[0] - statistics.mean(alone):+.2f} '
+                         'points over the student alone')
+    return lines + ['']
+
+
 def report(bench: 'Bench', seeds, choice_seeds, protocol: str) -> str:
     temperatures = chosen_temperatures(bench, choice_seeds)
-    lines = [f'Fashion-MNIST, {protocol} protocol, ResNet-8 student; top-1 (%), mean ± std '
-             f'over seeds {list(seeds)}; T0 chosen on val: {temperatures}.', '',
-             '| model | val | test | training (s), mean |', '| --- | --- | --- | --- |']
+    setting = ('mentors trained on the 50,000 training images, the student on a transfer set '
+               'of the first 5,000; ' if protocol == 'converged' else '')
+    lines = [f'Fashion-MNIST, {protocol} protocol, ResNet-8 student; {setting}top-1 (%), '
+             f'mean ± std over seeds {list(seeds)}; T0 chosen on val: {temperatures}.', '']
+    if protocol == 'converged':
+        lines += _protocol_lines(bench, seeds, choice_seeds, protocol)
+    lines += ['| model | val | test | training (s), mean |', '| --- | --- | --- | --- |']
     for name in mentor_runs(protocol):
         lines.append(_row(bench, 'mentors', name, seeds, f'mentor {name} alone'))
     rows = table_rows(temperatures, protocol) if temperatures else {}
@@ -267,22 +396,31 @@ def report(bench: 'Bench', seeds, choice_seeds, protocol: str) -> str:
     for row in rows:
         lines.append(_row(bench, 'table', row, seeds, row))
     lines += ['', 'Paired differences, test top-1 on the same seeds (points): ClassroomKD of the '
-              'same classroom minus each row, mean ± std.', '',
-              '| row | ClassroomKD minus row | seeds |', '| --- | --- | --- |']
+              'same classroom minus each row, mean ± std, its 95 % interval (Student\'s t); '
+              'significant when the interval excludes 0. Pairing: the std of the paired '
+              'differences over that of an unpaired difference (below 1: the shared seed '
+              'removes noise).', '',
+              '| row | ClassroomKD minus row | 95 % interval | significant | pairing | seeds |',
+              '| --- | --- | --- | --- | --- | --- |']
     for prefix in ('', WEAK):
         reference = prefix + 'ClassroomKD'
         for row in rows:
             same_classroom = row.startswith(WEAK) == bool(prefix) or row in SHARED_ROWS
             if row == reference or not same_classroom:
                 continue
-            diffs = []
+            pairs = []
             for seed in seeds:
                 a, b = (bench.results.get(f'table/{r}/seed{seed}') for r in (reference, row))
                 if a and b:
-                    diffs.append(a['test'] - b['test'])
-            if diffs:
+                    pairs.append((a['test'], b['test']))
+            if pairs:
+                diffs = [a - b for a, b in pairs]
                 other = row[len(prefix):] if prefix and row.startswith(prefix) else row
+                low, high = interval(diffs) if len(diffs) > 1 else (math.nan, math.nan)
+                significant = 'yes' if low > 0 or high < 0 else 'no'
+                ratio = (f'{pairing_ratio(*zip(*pairs)):.2f}' if len(pairs) > 2 else '')
                 lines.append(f'| {reference} − {other} | {mean_std(diffs, len(diffs))} '
+                             f'| [{low:+.2f}, {high:+.2f}] | {significant} | {ratio} '
                              f'| {len(diffs)} |')
     lines += ['', f'Validation grid behind the choices (val top-1, seeds {list(choice_seeds)}):',
               '', '| run | val |', '| --- | --- |']
@@ -315,7 +453,9 @@ def main() -> None:
     parser.add_argument('--jobs', type=int, default=1)
     parser.add_argument('--protocol', choices=PROTOCOLS, default='cpu')
     parser.add_argument('--work-dir', type=Path,
-                        help='default: work_dirs/benchmark_fmnist (cpu), _full (full)')
+                        help='default: work_dirs/benchmark_fmnist (cpu), _<protocol> (others)')
+    parser.add_argument('--ledger', type=Path, default=LEDGER,
+                        help='the runs done (read) and finished (appended); default: %(default)s')
     parser.add_argument('--out', type=Path, help='also write the report to this file')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -325,10 +465,11 @@ def main() -> None:
     from classroomkd_plugin.datasets.fashion_mnist import prepare_fashion_mnist
     prepare_fashion_mnist(ROOT / 'data' / 'fashion_mnist')
     if args.work_dir is None:
-        suffix = '' if args.protocol == 'cpu' else '_full'
+        suffix = '' if args.protocol == 'cpu' else f'_{args.protocol}'
         args.work_dir = ROOT / 'work_dirs' / f'benchmark_fmnist{suffix}'
     args.work_dir.mkdir(parents=True, exist_ok=True)
-    bench = Bench(args.work_dir, args.jobs)
+    bench = Bench(args.work_dir, args.jobs, args.protocol, args.ledger)
+    cached = args.protocol != 'cpu'  # the CPU table's numbers predate mentor_cache
     start = time.time()
     for stage in args.stages:
         if stage == 'mentors':  # seed 0 first: the classrooms are taught by it
@@ -336,13 +477,13 @@ def main() -> None:
                 bench.run_all(mentor_specs(seeds, args.work_dir, args.protocol))
         elif stage == 'choices':
             bench.run_all(specs_for('choices', choice_rows(args.protocol), args.choice_seeds,
-                                    args.work_dir, test=False))
+                                    args.work_dir, test=False, cached=cached))
         else:
             temperatures = chosen_temperatures(bench, args.choice_seeds)
             if temperatures is None:
                 sys.exit('run the choices stage first: the table uses the T0 it chooses')
             bench.run_all(specs_for('table', table_rows(temperatures, args.protocol), args.seeds,
-                                    args.work_dir, test=True))
+                                    args.work_dir, test=True, cached=cached))
     text = report(bench, args.seeds, args.choice_seeds, args.protocol)
     print('\n' + text + f'\n\n({time.time() - start:.0f} s)')
     if args.out:

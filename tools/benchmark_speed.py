@@ -10,7 +10,8 @@ the same distiller without options is timed too (c0): c / c0 is the option's eff
 
     python tools/benchmark_speed.py CONFIG [--batch-size 64] [--input-size 32 32]
         [--mentor-autocast bfloat16] [--channels-last] [--mentor-compile]
-        [--lazy-mentors K [--silent NAME ...]] [--rank-drift 200] [--device cuda]
+        [--lazy-mentors K [--silent NAME ...]] [--mentor-cache float32 [--cache-topk K]]
+        [--rank-drift 200] [--device cuda]
 
 Lazy mentors: which mentors a step runs depends on the ranks, so ``--silent`` scripts the
 schedule: the named mentors are reported silent on every check, the others teaching (the
@@ -18,14 +19,21 @@ ranks are still computed). A lazy step's time is then the median of the steps th
 set of mentors, weighted by how often that set ran over the timed steps (take ``--steps`` a
 multiple of K).
 
+Mentor cache (``--mentor-cache DTYPE [--cache-topk K]``): the classroom step (c) replays the
+mentors' logits from a ``mentor_cache`` filled with this batch's, and (c0) is the classroom
+teaching live: c / c0 is what teaching once saves on a step, c / a what is left beyond the
+student's own step.
+
 Mentor checkpoints that are not local files are replaced by random weights (speed does not
 depend on the weights); inputs are synthetic batches with the student's targets.
 """
 import argparse
+import atexit
 import copy
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -64,6 +72,10 @@ def parse_args():
     parser.add_argument('--rank-drift', type=int, default=0, metavar='BATCHES',
                         help='also report the mean |r difference| between mentors in float32 '
                         'and under --mentor-autocast over this many batches')
+    parser.add_argument('--mentor-cache', choices=['float32', 'float16'],
+                        help="replay the mentors' logits, stored in this dtype")
+    parser.add_argument('--cache-topk', type=int, metavar='K',
+                        help='with --mentor-cache: store the top K logits and the label')
     parser.add_argument('--json', help='write the results to this file')
     parser.add_argument('--memory-only', action='store_true', help=argparse.SUPPRESS)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
@@ -72,7 +84,26 @@ def parse_args():
 
 def mentor_options(args) -> dict:
     return dict(mentor_autocast=args.mentor_autocast, mentor_channels_last=args.channels_last,
-                mentor_compile=args.mentor_compile, lazy_mentors=args.lazy_mentors)
+                mentor_compile=args.mentor_compile, lazy_mentors=args.lazy_mentors,
+                mentor_cache=args.mentor_cache and dict(dtype=args.mentor_cache,
+                                                        topk=args.cache_topk))
+
+
+def fill_cache(distiller, inputs, samples, folder: Path) -> None:
+    """Store the batch's mentor outputs in ``distiller``'s cache and reopen it to replay."""
+    cache = distiller.mentor_cache
+    for index, sample in enumerate(samples):
+        sample.set_metainfo(dict(view=0, sample_idx=index))
+    names = distiller.mentor_names[:len(distiller.mentors)]
+    opened = dict(fingerprint={}, num_samples=len(samples), mentor_names=names, passes_needed=1,
+                  num_classes=distiller.student_task.signature()['number of classes'],
+                  log=lambda line: None)
+    cache.open(**opened)
+    targets = distiller.student_task.targets(samples)
+    cache.outputs(samples, targets, lambda: distiller.teach(inputs))
+    cache.flush()
+    cache.open(**opened)
+    assert cache.replays, folder
 
 
 def build_distiller(cfg: Config, args, workdir: Path, options: dict):
@@ -189,6 +220,10 @@ def prepare(args):
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)
     options = mentor_options(args)
+    cache_dir = Path(tempfile.mkdtemp(prefix='mentor_cache_'))
+    atexit.register(shutil.rmtree, cache_dir, True)
+    if options['mentor_cache']:
+        options['mentor_cache']['dir'] = str(cache_dir)
     with tempfile.TemporaryDirectory() as workdir:
         torch.manual_seed(0)
         distiller = build_distiller(copy.deepcopy(cfg), args, Path(workdir), options)
@@ -197,6 +232,8 @@ def prepare(args):
             torch.manual_seed(0)
             plain = build_distiller(cfg, args, Path(workdir), {})
     inputs, samples = synthetic_batch(distiller, args.batch_size, args.input_size, args.device)
+    if args.mentor_cache:
+        fill_cache(distiller, inputs, samples, cache_dir)
     runs = args.lazy_mentors and script_lazy_mentors(distiller, args.silent, inputs.device)
 
     def train_step(model, optimizer):
@@ -269,6 +306,8 @@ def main() -> None:
                    (memory['student'] + max(memory[k] for k in mentors)))
     if PLAIN in median:
         results['step_ratio'] = median['classroom'] / median[PLAIN]
+    if args.mentor_cache:
+        results['student_ratio'] = median['classroom'] / median['student']
     if args.rank_drift:
         results['rank_drift'] = rank_drift(distiller, args)
 
@@ -285,6 +324,8 @@ def main() -> None:
     print(f"ratio classroom / (student + mentors) = {results['ratio']:.3f}")
     if PLAIN in median:
         print(f"ratio classroom / {PLAIN} = {results['step_ratio']:.3f}")
+    if args.mentor_cache:
+        print(f"ratio classroom (mentors replayed) / student = {results['student_ratio']:.3f}")
     print(f"peak memory classroom / (student + largest mentor) = {results['memory_ratio']:.3f}")
     if 'rank_drift' in results:
         print(f"mean |r(float32) - r({args.mentor_autocast})| over {args.rank_drift} batches "
