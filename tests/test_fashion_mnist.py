@@ -164,6 +164,7 @@ def test_the_demo_table_and_its_sentence():
 def test_the_benchmark_chooses_t0_on_val_and_pairs_the_seeds(tmp_path):
     tool = load_tool('benchmark_accuracy')
     val = {'kd, T0 4': 83.0, 'kd, T0 12': 81.0, 'aver, T0 4': 80.0, 'aver, T0 12': 82.0,
+           'dgkd, T0 4': 82.0, 'dgkd, T0 12': 81.0, 'camkd, T0 4': 80.0, 'camkd, T0 12': 81.0,
            'classroom, T0 4': 79.0, 'classroom, T0 12': 80.5, 'dtkd, T0 4': 80.0,
            'dtkd, T0 12': 10.0}
     records = [dict(key=f'choices/{row}/seed{seed}', val=v + seed, protocol='cpu')
@@ -179,8 +180,11 @@ def test_the_benchmark_chooses_t0_on_val_and_pairs_the_seeds(tmp_path):
     ledger.write_text('\n'.join(map(json.dumps, records)))
     bench = tool.Bench(tmp_path, 1, 'cpu', ledger)
 
-    chosen = dict(kd=4.0, aver=12.0, classroom=12.0, dtkd=4.0)
+    chosen = dict(kd=4.0, aver=12.0, dgkd=4.0, camkd=12.0, classroom=12.0, dtkd=4.0)
     assert tool.chosen_temperatures(bench, [0, 1]) == chosen
+    # a method whose grid has not run on every choice seed has no T0, and no rows yet
+    partial = tool.chosen_temperatures(bench, [0, 1, 2])
+    assert partial == {} and set(tool.table_rows(partial, 'cpu')) == {'Student alone'}
     rows = tool.table_rows(chosen, 'cpu')
     assert rows['AVER'] == dict(config='configs/cls/fashion_mnist/classroom_resnet8_fmnist.py',
                                 loss=dict(strategy='aver', base_temperature=12.0))
@@ -294,7 +298,7 @@ def test_the_full_protocol_changes_only_the_schedule_and_where_models_come_from(
 
 def test_the_benchmark_runs_the_full_protocol_from_its_configs():
     tool = load_tool('benchmark_accuracy')
-    rows = tool.table_rows(dict(kd=4.0, aver=12.0, classroom=12.0, dtkd=4.0), 'full')
+    rows = tool.table_rows(dict.fromkeys(tool.FAMILIES, 4.0), 'full')
     assert rows['Student alone'] == dict(
         config='configs/cls/fashion_mnist/full/resnet8_fmnist_full.py')
     assert rows['+ weak mentor: AVER']['config'] == (
@@ -322,7 +326,7 @@ def test_the_converged_protocol_trains_the_student_on_the_transfer_set():
     specs = tool.mentor_specs([0, 1], Path('w'), 'converged')
     assert specs[0]['export'].endswith('checkpoints/fashion_mnist/wrn_16_2.pth')
     assert 'export' not in specs[1]
-    rows = tool.table_rows(dict(kd=4.0, aver=12.0, classroom=12.0, dtkd=4.0), 'converged')
+    rows = tool.table_rows(dict.fromkeys(tool.FAMILIES, 4.0), 'converged')
     specs = {s['key']: s for s in tool.specs_for('table', rows, [3], Path('w'), True, cached=True)}
     assert specs['table/AVER/seed3']['mentor_cache'] == specs['table/ClassroomKD/seed3'][
         'mentor_cache'] == str(Path('w/mentor_cache/classroom_resnet8_fmnist_converged_seed3'))

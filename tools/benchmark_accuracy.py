@@ -1,23 +1,29 @@
 """ClassroomKD against its baselines and ablations on real data (Fashion-MNIST), over seeds.
 
 The classrooms of `configs/cls/fashion_mnist/` (the CPU protocol, docs/RESULTS.md), or with
-``--protocol full`` those of its ``full/`` folder (30 epochs, for a GPU). Stages, in order, each
-resumable (finished runs are read back from ``WORK_DIR/results.jsonl``):
+``--protocol converged`` those of its ``converged/`` folder (models trained to their plateau,
+the headline table), or with ``--protocol full`` those of ``full/`` (30 epochs, for a GPU).
+Stages, in order, each resumable: every finished run appends one line to the ledger
+(``docs/results/fashion_mnist.jsonl``, committed), and a run the ledger holds is not run again,
+so the report is rebuilt from the ledger alone (``--stages`` empty):
 
     mentors   every mentor alone over the seeds; seed 0 is the checkpoint the classrooms use
-    choices   the validation grid (val only): the lr of the student and of the mentors (the
-              configs hold the winners), and T0 for each family of KD methods (the table
-              uses each family's best)
+              (converged: exported to checkpoints/fashion_mnist/, committed)
+    choices   the validation grid (val only): the lr of the student (the configs hold the
+              winner), the student alone at 2B (converged: the plateau check) or the mentors'
+              lr, and T0 for each method (the table uses each one's best)
     table     every row over the seeds: val and test top-1, training time
 
-    python tools/benchmark_accuracy.py [--stages mentors choices table] [--seeds 0 1 2 3 4]
-        [--jobs 2] [--out docs/results_fashion_mnist.md]
+    python tools/benchmark_accuracy.py [--protocol converged] [--stages mentors choices table]
+        [--seeds 0 1 2 3 4] [--only 'Student alone' 'AVER'] [--jobs 2] [--out FILE.md]
 
-With ``--jobs N`` runs go N at a time, each on its own core with one thread. At the end (or
-with ``--stages`` empty) it prints Markdown tables of everything run so far.
+With ``--jobs N`` runs go N at a time, each on its own core with one thread. In the converged
+and full protocols a classroom's runs on a seed share one ``mentor_cache``: the first fills it,
+the others replay the mentors. At the end it prints Markdown tables of everything run so far.
 """
 import argparse
 import copy
+import fnmatch
 import hashlib
 import json
 import math
@@ -45,16 +51,17 @@ STUDENT = 'resnet8'
 CLASSROOMS = dict(main='classroom_resnet8', weak='classroom_resnet8_weak')
 LEARNING_RATES = (0.05, 0.1, 0.2)
 TEMPERATURES = (4.0, 12.0)
+# Every method gets its own T0 on the same grid; ClassroomKD's ablations take ClassroomKD's.
 # DTKD's temperatures peak at 2 T0: T0 means something else there, so it is chosen apart
-FAMILIES = dict(kd=dict(strategy='kd'), aver=dict(strategy='aver'), classroom=dict(),
-                dtkd=dict(temperature='dtkd'))
+FAMILIES = dict(kd=dict(strategy='kd'), aver=dict(strategy='aver'), dgkd=dict(strategy='dgkd'),
+                camkd=dict(strategy='camkd'), classroom=dict(), dtkd=dict(temperature='dtkd'))
 # row: (ClassroomKDLoss overrides, the family whose T0 it uses); the weak classroom repeats
 # every row but KD from the teacher alone, which does not involve the weak mentor
 METHODS = {
     'KD (teacher only)': (dict(strategy='kd'), 'kd'),
     'AVER': (dict(strategy='aver'), 'aver'),
-    'DGKD': (dict(strategy='dgkd'), 'aver'),
-    'CA-MKD': (dict(strategy='camkd'), 'aver'),
+    'DGKD': (dict(strategy='dgkd'), 'dgkd'),
+    'CA-MKD': (dict(strategy='camkd'), 'camkd'),
     'ClassroomKD': (dict(), 'classroom'),
     'ClassroomKD without Knowledge Filtering': (dict(knowledge_filtering=False), 'classroom'),
     'ClassroomKD without Mentoring': (dict(mentoring=False), 'classroom'),
@@ -85,15 +92,17 @@ def config(name: str, protocol: str) -> str:
 
 
 def table_rows(temperatures: Dict[str, float], protocol: str) -> Dict[str, dict]:
-    """Every row of the table, a run spec without its seed, in the order they run."""
+    """Every row of the table whose family's T0 is chosen, a run spec without its seed, in the
+    order they run."""
     rows = {'Student alone': dict(config=config(STUDENT, protocol))}
     for classroom, prefix in (('main', ''), ('weak', WEAK)):
         for name, (loss, family) in METHODS.items():
-            if prefix and loss.get('strategy') == 'kd':
+            if (prefix and loss.get('strategy') == 'kd') or family not in temperatures:
                 continue
             rows[prefix + name] = dict(config=config(CLASSROOMS[classroom], protocol),
                                        loss=dict(loss, base_temperature=temperatures[family]))
-    rows[LAZY] = dict(rows[WEAK + 'ClassroomKD'], model=dict(lazy_mentors=4))
+    if WEAK + 'ClassroomKD' in rows:
+        rows[LAZY] = dict(rows[WEAK + 'ClassroomKD'], model=dict(lazy_mentors=4))
     unique = {}  # a row that would repeat another's runs is left out (DTKD's own T0 of 12)
     for name in sorted(rows, key=_run_order):
         if rows[name] not in unique.values():
@@ -296,18 +305,24 @@ def mentor_specs(seeds, work_dir: Path, protocol: str) -> List[dict]:
     return specs
 
 
-def chosen_temperatures(bench: 'Bench', seeds) -> Optional[Dict[str, float]]:
-    """Each family's T0 with the best mean val top-1 in the grid (None until it has run)."""
+def chosen_temperatures(bench: 'Bench', seeds) -> Dict[str, float]:
+    """The T0 with the best mean val top-1 in the grid, for each family whose grid has run."""
     chosen = {}
     for family in FAMILIES:
         means = {}
         for t0 in TEMPERATURES:
             values = bench.values('choices', f'{family}, T0 {t0:g}', 'val', seeds)
-            if len(values) < len(seeds):
-                return None
-            means[t0] = statistics.mean(values)
-        chosen[family] = max(means, key=means.get)
+            if len(values) == len(seeds):
+                means[t0] = statistics.mean(values)
+        if len(means) == len(TEMPERATURES):
+            chosen[family] = max(means, key=means.get)
     return chosen
+
+
+def only(rows: Dict[str, dict], patterns: Optional[List[str]]) -> Dict[str, dict]:
+    """The rows whose name matches one of the shell patterns (all without patterns)."""
+    return {name: row for name, row in rows.items()
+            if not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns)}
 
 
 # ------------------------------------------------------------------------------------------
@@ -389,7 +404,7 @@ def report(bench: 'Bench', seeds, choice_seeds, protocol: str) -> str:
     lines += ['| model | val | test | training (s), mean |', '| --- | --- | --- | --- |']
     for name in mentor_runs(protocol):
         lines.append(_row(bench, 'mentors', name, seeds, f'mentor {name} alone'))
-    rows = table_rows(temperatures, protocol) if temperatures else {}
+    rows = table_rows(temperatures, protocol)
     # shown classroom by classroom, in the order of METHODS (they run in another order)
     rows = {name: rows[name] for name in ['Student alone'] + [
         prefix + method for prefix in ('', WEAK) for method in METHODS] + [LAZY] if name in rows}
@@ -451,6 +466,8 @@ def main() -> None:
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
     parser.add_argument('--choice-seeds', type=int, nargs='+', default=[0, 1])
     parser.add_argument('--jobs', type=int, default=1)
+    parser.add_argument('--only', nargs='+', metavar='PATTERN',
+                        help="run only the rows matching these shell patterns, e.g. 'AVER'")
     parser.add_argument('--protocol', choices=PROTOCOLS, default='cpu')
     parser.add_argument('--work-dir', type=Path,
                         help='default: work_dirs/benchmark_fmnist (cpu), _<protocol> (others)')
@@ -476,14 +493,17 @@ def main() -> None:
             for seeds in ([s for s in args.seeds if s == 0], [s for s in args.seeds if s != 0]):
                 bench.run_all(mentor_specs(seeds, args.work_dir, args.protocol))
         elif stage == 'choices':
-            bench.run_all(specs_for('choices', choice_rows(args.protocol), args.choice_seeds,
-                                    args.work_dir, test=False, cached=cached))
+            rows = only(choice_rows(args.protocol), args.only)
+            bench.run_all(specs_for('choices', rows, args.choice_seeds, args.work_dir,
+                                    test=False, cached=cached))
         else:
             temperatures = chosen_temperatures(bench, args.choice_seeds)
-            if temperatures is None:
-                sys.exit('run the choices stage first: the table uses the T0 it chooses')
-            bench.run_all(specs_for('table', table_rows(temperatures, args.protocol), args.seeds,
-                                    args.work_dir, test=True, cached=cached))
+            waiting = sorted(set(FAMILIES) - set(temperatures))
+            if waiting:
+                print(f'the T0 grid of {waiting} has not run (choices stage): their rows wait')
+            rows = only(table_rows(temperatures, args.protocol), args.only)
+            bench.run_all(specs_for('table', rows, args.seeds, args.work_dir, test=True,
+                                    cached=cached))
     text = report(bench, args.seeds, args.choice_seeds, args.protocol)
     print('\n' + text + f'\n\n({time.time() - start:.0f} s)')
     if args.out:
