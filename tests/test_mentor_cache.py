@@ -193,14 +193,34 @@ def test_interrupted_fill_resumes_and_cycled_passes(tmp_path, digits_mentors):
     assert 'resumes filling it (48/96 entries there)' in log
     runner, replayed, _ = train(classroom(tmp_path, 'third', digits_mentors, dir=cache))
     assert runner.model.mentor_cache.replays and replayed == filled
-    # passes=1: four epochs cycle one stored pass; the replay equals the filling run
+    # passes=1: four epochs cycle one stored pass; the mentors run in the first only, and the
+    # replay equals the filling run
     cycled = str(tmp_path / 'cycled')
-    runner, filled, _ = train(classroom(tmp_path, 'c1', digits_mentors, epochs=4, dir=cycled,
-                                        passes=1))
+    cfg = classroom(tmp_path, 'c1', digits_mentors, epochs=4, dir=cycled, passes=1)
+    runner = Runner.from_cfg(cfg)
+    losses, taught = Losses(), []
+    runner.register_hook(losses)
+    teach = runner.model.teach
+    runner.model.teach = lambda *args: taught.append(1) or teach(*args)
+    runner.train()
+    filled = losses.values
+    assert len(taught) == 3 and len(filled) == 12
     assert [p.name for p in Path(cycled).glob('view_*')] == ['view_00000']
     runner, replayed, _ = train(classroom(tmp_path, 'c2', digits_mentors, epochs=4,
                                           dir=cycled, passes=1))
     assert runner.model.mentor_cache.replays and replayed == filled
+
+
+def test_float16_storage_teaches_the_filling_run_as_it_replays(tmp_path, digits_mentors):
+    cache = str(tmp_path / 'cache')
+    _, live, _ = train(classroom(tmp_path, 'live', digits_mentors, epochs=1))
+    _, filled, student = train(classroom(tmp_path, 'fill', digits_mentors, epochs=1, dir=cache,
+                                         dtype='float16'))
+    _, replayed, again = train(classroom(tmp_path, 'replay', digits_mentors, epochs=1,
+                                         dir=cache, dtype='float16'))
+    assert filled == replayed and all(torch.equal(student[k], again[k]) for k in student)
+    assert filled != live  # rounded logits: close, not equal
+    assert filled[0]['loss_kd'] == pytest.approx(live[0]['loss_kd'], rel=1e-2)
 
 
 def test_a_cache_filled_for_other_mentors_or_views_is_refused(tmp_path, digits_mentors):
@@ -228,7 +248,10 @@ def test_a_missing_entry_names_the_pass_and_the_sample(tmp_path):
     cache.open(*open_args, log=lambda line: None)
     samples = [DataSample(metainfo=dict(view=0, sample_idx=i)) for i in range(4)]
     logits = torch.arange(12.).view(4, 3)
-    assert cache.outputs(samples, torch.zeros(4, dtype=torch.long), lambda: [logits])[0] is logits
+    taught = cache.outputs(samples, torch.zeros(4, dtype=torch.long), lambda: [logits])
+    assert torch.equal(taught[0], logits)
+    # stored now (buffered): the same batch again is replayed, the mentors do not run
+    assert torch.equal(cache.outputs(samples, torch.zeros(4), None)[0], logits)
     cache.flush()
     again = MentorCache(str(tmp_path / 'cache'))
     again.open(*open_args, log=lambda line: None)

@@ -79,10 +79,13 @@ class MentorCache:
     Entries are keyed by (view, sample index), the key :class:`DeterministicViews` puts in
     each data sample, so a stored output is the mentor's output on the very view the student
     sees. ``MentorCacheHook`` opens the cache before training: a cache that holds every view
-    the run needs *replays* (the mentors are never built); otherwise the run *fills* it (the
-    mentors teach live and what they output is written: a cache left partial by an
-    interrupted run resumes filling). Shards are written to a temporary name and renamed, so
-    that ranks or jobs filling at once, or a run killed mid-write, never leave a torn file.
+    the run needs *replays* (the mentors are never built); otherwise the run *fills* it: on a
+    batch with an entry missing the mentors run and what they output is stored, and taught as
+    stored (so float16 and top-k teach as they will replay); a batch whose entries are all
+    stored is replayed (a cache left partial by an interrupted run resumes filling; with
+    ``passes=E`` the mentors run in the first E passes only). Shards are written to a
+    temporary name and renamed, so that ranks or jobs filling at once, or a run killed
+    mid-write, never leave a torn file.
 
     Layout of ``dir``: ``meta.json`` (the fingerprint, the layout, the mentor check recorded
     when filling) and ``view_<v>/<shard>.npz`` with ``index`` [n] and the entries (``encode``).
@@ -174,24 +177,23 @@ class MentorCache:
                 "mentor_cache: the data samples carry no 'view': the training dataset must be "
                 "dict(type='DeterministicViews', dataset=...) sampled by "
                 "dict(type='ViewSampler', sampler=...)") from None
-        if self.replays:
-            return self._replay(views, index, labels.device)
-        outs = teach()
         fresh = ~np.array([self._filled[v][i] for v, i in zip(views, index)])
-        if fresh.any():
-            stacked = torch.stack([o.detach() for o in outs], dim=1)[torch.from_numpy(fresh)
-                                                                     .to(labels.device)]
-            entries = encode(stacked, labels[torch.from_numpy(fresh).to(labels.device)],
-                             self.dtype, self.topk)
-            for view in np.unique(views[fresh]):
-                rows = np.flatnonzero(views[fresh] == view)
-                self._buffer.setdefault(int(view), []).append(
-                    (index[fresh][rows], {k: v[rows] for k, v in entries.items()}))
-                self._filled[int(view)][index[fresh][rows]] = True
-            self._buffered += int(fresh.sum())
-            if self._buffered >= FLUSH_EVERY:
+        if self.replays or not fresh.any():  # a filling run replays what it has stored
+            if any(int(view) in self._buffer for view in views):
                 self.flush()
-        return outs
+            return self._replay(views, index, labels.device)
+        entries = encode(torch.stack([o.detach() for o in teach()], dim=1), labels, self.dtype,
+                         self.topk)
+        for view in np.unique(views[fresh]):
+            rows = np.flatnonzero(fresh & (views == view))
+            self._buffer.setdefault(int(view), []).append(
+                (index[rows], {k: v[rows] for k, v in entries.items()}))
+            self._filled[int(view)][index[rows]] = True
+        self._buffered += int(fresh.sum())
+        if self._buffered >= FLUSH_EVERY:
+            self.flush()
+        # as stored: a filling run teaches what the runs replaying it will (float16, top-k)
+        return _per_mentor(decode(entries, self.num_classes), labels.device)
 
     def _replay(self, views: np.ndarray, index: np.ndarray, device) -> List[Tensor]:
         rows = {}
@@ -209,9 +211,8 @@ class MentorCache:
         parts = {key: np.concatenate([r[1][key] for r in rows.values()])
                  for key in next(iter(rows.values()))[1]}
         order = np.argsort(np.concatenate([r[0] for r in rows.values()]), kind='stable')
-        logits = decode({k: v[order] for k, v in parts.items()}, self.num_classes)
-        # [K, B, C]: each mentor's logits contiguous, as a live pass gives them
-        return list(logits.transpose(0, 1).contiguous().to(device).unbind(0))
+        return _per_mentor(decode({k: v[order] for k, v in parts.items()}, self.num_classes),
+                           device)
 
     def _load(self, view: int) -> Dict[str, np.ndarray]:
         if view in self._views:
@@ -246,12 +247,18 @@ class MentorCache:
             tmp = folder / f'.{name}.tmp.npz'
             np.savez(tmp, **arrays)
             os.replace(tmp, folder / f'{name}.npz')
+            self._views.pop(view, None)  # read again with the new shard
         self._buffer, self._buffered = {}, 0
 
     def record_check(self, scores: List[dict]) -> None:
         """Keep the mentor check of the filling run, for the runs that replay."""
         self.meta['mentor_check'] = scores
         _write_json(self.dir / META, self.meta)
+
+
+def _per_mentor(logits: Tensor, device) -> List[Tensor]:
+    """[B, K, C] to K contiguous [B, C] tensors, as the mentors' live passes give them."""
+    return list(logits.transpose(0, 1).contiguous().to(device).unbind(0))
 
 
 def _write_json(path: Path, data: dict) -> None:
