@@ -200,6 +200,25 @@ def test_table5_dtkd_rows():
                      for t0 in (4.0, 8.0, 12.0, 20.0)}
 
 
+def test_dtkd_rows_as_the_authors_code_runs_them():
+    """The authors' configs/classroom/dtkd/: r20 and mv2 at T0 = 4, 8, 12, 20, sv1 and vgg8 at
+    12, each on our classroom with their student, teacher and peers."""
+    rows = {name: load_row(name) for name, row in ROWS.items()
+            if row.name.startswith('dtkd-authors-code-')}
+    found = {(ROWS[name].base, cfg.model.distill_loss.base_temperature)
+             for name, cfg in rows.items()}
+    assert found == {(base, t0) for base in ('mobilenetv2_resnet50_cifar100',
+                                             'resnet20_resnet56_cifar100')
+                     for t0 in (4.0, 8.0, 12.0, 20.0)} | {
+                         ('shufflenetv1_wrn_40_2_cifar100', 12.0), ('vgg8_vgg13_cifar100', 12.0)}
+    for cfg in rows.values():
+        loss = ClassroomKDLoss(**{k: v for k, v in cfg.model.distill_loss.items()
+                                  if k != 'type'})
+        assert (loss.settings.temperature, loss.settings.dtkd_variant) == ('dtkd',
+                                                                           'authors_code')
+        assert loss.settings.knowledge_filtering and loss.settings.strategy == 'classroom'
+
+
 def test_table6_method_b_on_the_ten_cifar_classrooms():
     bases = {row.base for row in ROWS.values() if row.name == 'table6-method-b'}
     assert bases == {p.stem[len('classroom_'):] for p in (REPO / 'configs' / 'cls').glob(

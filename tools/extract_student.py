@@ -1,11 +1,18 @@
-"""Turn a classroom (ClassroomDistiller) checkpoint into a stock checkpoint of its student.
+"""Turn a classroom (ClassroomDistiller) checkpoint into a stock checkpoint of its student,
+and the student's stand-alone config beside it.
 
 Usage:
-    python tools/extract_student.py CLASSROOM_CKPT OUT_CKPT [--ema]
+    python tools/extract_student.py CLASSROOM_CKPT OUT_CKPT [--ema] [--config CLASSROOM_CONFIG]
 
-The output is ``{'state_dict': the student's weights without the 'student.' prefix, 'meta':
-the classroom's meta without its training state}``. MMPretrain's and MMPose's stock
-``tools/test.py`` and inference APIs load it with the student's own config.
+Writes OUT_CKPT, ``{'state_dict': the student's weights without the 'student.' prefix, 'meta':
+the classroom's meta without its training state}``, and OUT_CKPT with the suffix ``.py``: the
+classroom config with its model replaced by the student's, the data pipelines, codec,
+evaluators and ``dataset_meta`` kept, and the classroom's hooks, data wrappers and (where the
+student needs none of the plugin's types) the plugin's import left out
+(``classroomkd_plugin.student.student_config``). The classroom config is the one saved in the
+checkpoint by MMEngine's Runner, or ``--config``. MMPretrain's and MMPose's stock
+``tools/test.py`` and inference APIs (``init_model``, ``inference_topdown``,
+``ImageClassificationInferencer``) take the pair.
 
 Training state left out: the loop position and seed (``epoch``, ``iter``, ``seed``, which a
 resume would read), the classroom's config (``cfg``: it builds the distiller, not the
@@ -28,67 +35,47 @@ import torch
 # Lets the tool run from a checkout without installing the plugin.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-# lets torch.load(weights_only=True) read the message hub of MMEngine checkpoints
-import classroomkd_plugin  # noqa: E402,F401
+from mmengine.config import Config  # noqa: E402
 
-PREFIX = 'student.'
-TRAINING_STATE = ('epoch', 'iter', 'seed', 'cfg')
-PLAIN_TYPES = (str, int, float, bool, type(None))
-
-
-def is_plain(value) -> bool:
-    """Whether ``value`` is made of Python containers and scalars only."""
-    if isinstance(value, dict):
-        return all(is_plain(k) and is_plain(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return all(is_plain(v) for v in value)
-    return isinstance(value, PLAIN_TYPES)
+# importing the plugin also lets torch.load(weights_only=True) read the message hub of
+# MMEngine checkpoints
+from classroomkd_plugin.student import extract_student, student_config  # noqa: E402
 
 
-def classroom_weights(checkpoint: dict, ema: bool) -> dict:
-    """The distiller's plain (or, with ``ema``, averaged) weights."""
-    if 'ema_state_dict' not in checkpoint:
-        if ema:
-            raise ValueError('--ema: the checkpoint has no ema_state_dict (the classroom was '
-                             'trained without EMAHook)')
-        return checkpoint['state_dict']
-    if ema:
-        return checkpoint['state_dict']
-    return {key[len('module.'):]: value for key, value in checkpoint['ema_state_dict'].items()
-            if key.startswith('module.')}
+def classroom_config(checkpoint: dict, path=None) -> Config:
+    """The classroom config: the file ``path``, else the one the Runner saved in the
+    checkpoint."""
+    if path is not None:
+        return Config.fromfile(path)
+    text = checkpoint.get('meta', {}).get('cfg')
+    if not text:
+        raise ValueError('its meta holds no config (not saved by a Runner): pass --config '
+                         'CLASSROOM_CONFIG')
+    return Config.fromstring(text, '.py')
 
 
-def extract_student(checkpoint: dict, ema: bool = False) -> dict:
-    """The stock student checkpoint of a ClassroomDistiller checkpoint."""
-    if not isinstance(checkpoint, dict) or 'state_dict' not in checkpoint:
-        raise ValueError('not an MMEngine checkpoint: it has no state_dict')
-    state = {key[len(PREFIX):]: value
-             for key, value in classroom_weights(checkpoint, ema).items()
-             if key.startswith(PREFIX)}
-    if not state:
-        raise ValueError(f"no '{PREFIX}' keys: not a ClassroomDistiller checkpoint")
-    meta = {key: value for key, value in checkpoint.get('meta', {}).items()
-            if key not in TRAINING_STATE}
-    if not is_plain(meta.get('dataset_meta')):
-        del meta['dataset_meta']
-    return {'state_dict': state, 'meta': meta}
-
-
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description='Extract the student of a classroom checkpoint')
     parser.add_argument('checkpoint', help='ClassroomDistiller checkpoint')
-    parser.add_argument('out', help='the student checkpoint to write')
+    parser.add_argument('out', help='the student checkpoint to write; its config goes beside '
+                        'it, with the suffix .py')
     parser.add_argument('--ema', action='store_true',
                         help="take the student's EMA weights (the classroom used EMAHook)")
-    args = parser.parse_args()
+    parser.add_argument('--config', help="the classroom's config (default: the one saved in "
+                        'the checkpoint)')
+    args = parser.parse_args(argv)
+    config_out = Path(args.out).with_suffix('.py')
     try:
         checkpoint = torch.load(args.checkpoint, map_location='cpu', weights_only=True)
         student = extract_student(checkpoint, args.ema)
+        config = student_config(classroom_config(checkpoint, args.config))
     except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as error:
         sys.exit(f'{args.checkpoint}: {error}')
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     torch.save(student, args.out)
-    print(f"{args.out}: {len(student['state_dict'])} tensors of the student")
+    config.dump(str(config_out))
+    print(f"{args.out}: {len(student['state_dict'])} tensors of the student; "
+          f'{config_out}: its config')
 
 
 if __name__ == '__main__':

@@ -2,11 +2,13 @@
 from .cls import ClsLogits, kl_at_temperature
 from .objective import (ClassroomResult, ClassroomSettings, check_mentor_name,
                         classroom_objective, plan_classroom, summarize)
-from .ranking import (STRATEGIES, TEMPERATURES, Plan, make_plan, performance, rank_scores)
+from .ranking import (DTKD_VARIANTS, STRATEGIES, TEMPERATURES, Plan, make_plan, performance,
+                      rank_scores)
 from .representation import Representation
 
 __all__ = [
     'ClsLogits', 'kl_at_temperature', 'ClassroomResult', 'ClassroomSettings',
     'check_mentor_name', 'classroom_objective', 'plan_classroom', 'summarize', 'STRATEGIES',
-    'TEMPERATURES', 'Plan', 'make_plan', 'performance', 'rank_scores', 'Representation'
+    'TEMPERATURES', 'DTKD_VARIANTS', 'Plan', 'make_plan', 'performance', 'rank_scores',
+    'Representation'
 ]

@@ -28,6 +28,7 @@ class ClassroomSettings:
     temperature: str = 'mentoring'
     drop_rate: float = 0.5
     share_decimals: Optional[int] = None
+    dtkd_variant: str = 'paper'
 
 
 @dataclass
@@ -91,7 +92,7 @@ def plan_classroom(rep: Representation, student: Output, mentors: Sequence[Optio
     plan = make_plan(w, usable, settings.strategy, settings.ranking, settings.base_temperature,
                      settings.knowledge_filtering, settings.mentoring, settings.temperature,
                      sample_sharpness, settings.drop_rate, sample_log_scores,
-                     settings.share_decimals)
+                     settings.share_decimals, settings.dtkd_variant)
     if ran is not None:
         plan.active = plan.active & ran[1:, None]
         plan.kd_weight = torch.where(plan.active, plan.kd_weight, 0.0)
@@ -130,8 +131,10 @@ def classroom_objective(rep: Representation, student: Output,
     num_samples = parts(student)[0].shape[0]
     t_student = _per_sample(plan.student_temperature, num_samples)
     t_mentor = _per_sample(plan.temperature, num_samples)
+    scale = [None] * len(converted) if plan.kd_scale is None else \
+        _per_sample(plan.kd_scale, num_samples)
     kd = torch.stack([
-        rep.kd(student, out, t_student[k], t_mentor[k], targets)
+        rep.kd(student, out, t_student[k], t_mentor[k], targets, scale[k])
         if out is not None else t_student.new_zeros(num_samples)  # weight 0: did not run
         for k, out in enumerate(converted)
     ])

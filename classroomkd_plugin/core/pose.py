@@ -23,7 +23,7 @@ outputs its own training target thus becomes the student's training target for t
 keypoint.
 """
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -188,6 +188,11 @@ def decode_simcc(simcc_x: Tensor, simcc_y: Tensor, input_size: Tuple[int, int]) 
     return torch.stack(coords, -1)
 
 
+def _per_keypoint(scale: Optional[Tensor]) -> Optional[Tensor]:
+    """A per-sample [N] factor of the KL shaped to broadcast over [N, K, bins]."""
+    return None if scale is None else scale[:, None, None]
+
+
 def _masked_keypoint_mean(per_keypoint: Tensor, weights: Tensor) -> Tensor:
     """[N, K] -> [N]: keypoint weights applied, mean over keypoints (as MMPose's losses)."""
     return (per_keypoint * weights.to(per_keypoint.dtype)).mean(-1)
@@ -221,14 +226,15 @@ class HeatmapRep(Representation):
         return score.clamp_min(_EPS).log(), valid
 
     def kd(self, student: Tensor, mentor: Tensor, t_student: Tensor, t_mentor: Tensor,
-           targets: PoseTargets) -> Tensor:
+           targets: PoseTargets, scale: Optional[Tensor] = None) -> Tensor:
         if self.kd_loss == 'mse':
             per_keypoint = ((student.float() - mentor.float())**2).flatten(2).mean(-1)
         else:
             num_pixels = student.shape[-2] * student.shape[-1]
             per_keypoint = kl_at_temperature(
                 HEATMAP_BETA * student.flatten(2), HEATMAP_BETA * mentor.flatten(2),
-                t_student[:, None, None], t_mentor[:, None, None]) / num_pixels
+                t_student[:, None, None], t_mentor[:, None, None],
+                scale=_per_keypoint(scale)) / num_pixels
         return _masked_keypoint_mean(per_keypoint, targets.weights)
 
     def sharpness(self, out: Tensor) -> Tensor:
@@ -285,11 +291,11 @@ class SimCCRep(Representation):
         return score.clamp_min(_EPS).log(), valid
 
     def kd(self, student, mentor, t_student: Tensor, t_mentor: Tensor,
-           targets: PoseTargets) -> Tensor:
+           targets: PoseTargets, scale: Optional[Tensor] = None) -> Tensor:
         t_s, t_m = t_student[:, None, None], t_mentor[:, None, None]
         per_keypoint = sum(
-            kl_at_temperature(self.beta * s, self.beta * m, t_s, t_m) / s.shape[-1]
-            for s, m in zip(student, mentor))
+            kl_at_temperature(self.beta * s, self.beta * m, t_s, t_m, scale=_per_keypoint(scale))
+            / s.shape[-1] for s, m in zip(student, mentor))
         batch_size = per_keypoint.shape[0]  # the objective's batch mean becomes a sum
         return batch_size * _masked_keypoint_mean(per_keypoint, targets.weights)
 

@@ -16,6 +16,8 @@ from torch import Tensor
 
 STRATEGIES = ('classroom', 'nokd', 'kd', 'aver', 'dgkd', 'camkd')
 TEMPERATURES = ('mentoring', 'dtkd')
+# 'paper': DTKD's equations; 'authors_code': as ClassroomKD's released code runs them
+DTKD_VARIANTS = ('paper', 'authors_code')
 _TINY = 1e-12
 
 
@@ -35,6 +37,9 @@ class Plan:
         active: whether each mentor teaches, shaped as ``kd_weight``.
         performance: [1 + K, G] the performances w the ranks come from (``plan_classroom``
             sets it).
+        kd_scale: [K, 1] factor of each mentor's KL term in place of every sample's own
+            ``student_temperature * temperature``; None (all but the authors' DTKD) keeps
+            that product.
     """
     ranks: Tensor
     task_weight: Tensor
@@ -43,6 +48,7 @@ class Plan:
     student_temperature: Tensor
     active: Tensor
     performance: Optional[Tensor] = None
+    kd_scale: Optional[Tensor] = None
 
 
 def performance(log_scores: Tensor, valid: Tensor, finite: Tensor, granularity: str = 'batch',
@@ -217,25 +223,38 @@ def camkd_plan(r: Tensor, usable: Tensor, log_scores: Tensor, base_temperature: 
     return _fixed(r, usable, base_temperature, torch.where(count > 1, weight, 1.0))
 
 
-def dtkd_temperatures(plan: Plan, sharpness: Tensor, base_temperature: float) -> Plan:
-    """Replace Mentoring by DTKD's temperatures (Wei & Bai 2024 and their code):
-    with x the max logit of a sample, T_mentor = 2 x_m / (x_m + x_s) * T0 and
-    T_student = 2 x_s / (x_m + x_s) * T0, per sample; the KD term is then scaled by
+def dtkd_temperatures(plan: Plan, sharpness: Tensor, base_temperature: float,
+                      variant: str = 'paper') -> Plan:
+    """Replace Mentoring by DTKD's temperatures, per sample, with x the max logit of a sample.
+
+    'paper' (Wei & Bai 2024): T_mentor = 2 x_m / (x_m + x_s) * T0 and
+    T_student = 2 x_s / (x_m + x_s) * T0; each sample's KL is scaled by its own
     T_student * T_mentor (``kl_at_temperature``).
 
+    'authors_code', as ClassroomKD's released code (``--dtkd_mentor``) runs it: the two scales
+    exchanged, T_mentor = 2 x_s / (x_m + x_s) * T0 and T_student = 2 x_m / (x_m + x_s) * T0,
+    and every sample's KL scaled by the batch mean of T_student * T_mentor
+    (``Plan.kd_scale``); the weights r_m then apply as in 'paper'.
+
     The formula assumes positive max logits; on a sample where x_m or x_s is not positive it
-    would give a negative or infinite temperature, so that sample keeps T0 for both.
+    would give a negative or infinite temperature, so that sample keeps T0 for both in both
+    variants (the authors' code has no such guard), and enters the batch mean of
+    'authors_code' with T0 * T0.
 
     Args:
         sharpness: [1 + K, N] x of every model on every sample, student first.
+        variant: 'paper' or 'authors_code'.
     """
     x_s, x_m = sharpness[:1], sharpness[1:]
     defined = (x_s > 0) & (x_m > 0)
     total = torch.where(defined, x_m + x_s, 1.0)
-    plan.temperature = torch.where(defined, 2.0 * x_m / total * base_temperature,
+    scale_m, scale_s = (x_s, x_m) if variant == 'authors_code' else (x_m, x_s)
+    plan.temperature = torch.where(defined, 2.0 * scale_m / total * base_temperature,
                                    base_temperature)
-    plan.student_temperature = torch.where(defined, 2.0 * x_s / total * base_temperature,
+    plan.student_temperature = torch.where(defined, 2.0 * scale_s / total * base_temperature,
                                            base_temperature)
+    if variant == 'authors_code':
+        plan.kd_scale = (plan.student_temperature * plan.temperature).mean(-1, keepdim=True)
     return plan
 
 
@@ -244,10 +263,11 @@ def make_plan(w: Tensor, usable: Tensor, strategy: str = 'classroom', ranking: s
               mentoring: bool = True, temperature: str = 'mentoring',
               sharpness: Optional[Tensor] = None, drop_rate: float = 0.5,
               log_scores: Optional[Tensor] = None,
-              share_decimals: Optional[int] = None) -> Plan:
+              share_decimals: Optional[int] = None, dtkd_variant: str = 'paper') -> Plan:
     """Rank the classroom from performances w [C, G] and plan the batch for ``strategy``.
 
-    ``sharpness`` ([C, N], DTKD's max logits) is needed for ``temperature='dtkd'`` and
+    ``sharpness`` ([C, N], DTKD's max logits) is needed for ``temperature='dtkd'`` (computed
+    as ``dtkd_variant`` says, see ``dtkd_temperatures``) and
     ``log_scores`` ([C, N], 0 where a sample cannot be scored) for CA-MKD;
     ``share_decimals`` rounds the weighted ranking's shares (``rank_scores``).
     """
@@ -255,7 +275,7 @@ def make_plan(w: Tensor, usable: Tensor, strategy: str = 'classroom', ranking: s
     if strategy == 'classroom':
         plan = classroom_plan(r, w, usable, base_temperature, knowledge_filtering, mentoring)
         if temperature == 'dtkd':
-            plan = dtkd_temperatures(plan, sharpness, base_temperature)
+            plan = dtkd_temperatures(plan, sharpness, base_temperature, dtkd_variant)
         return plan
     if strategy == 'camkd':
         return camkd_plan(r, usable, log_scores, base_temperature)

@@ -4,7 +4,7 @@ pose SimCC). The objective and the distiller use nothing else, so they never bra
 An output is a tensor or a tuple of tensors whose first axis is the sample.
 """
 from abc import ABC, abstractmethod
-from typing import Any, Sequence, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -46,9 +46,11 @@ class Representation(ABC):
 
     @abstractmethod
     def kd(self, student: Output, mentor: Output, t_student: Tensor, t_mentor: Tensor,
-           targets: Any) -> Tensor:
+           targets: Any, scale: Optional[Tensor] = None) -> Tensor:
         """Per-sample ([N]) distillation loss of ``student`` towards ``mentor`` (already in
-        this representation) at per-sample temperatures [N]."""
+        this representation) at per-sample temperatures [N]. ``scale`` ([N]) replaces the
+        factor t_student * t_mentor of a KL term (the authors' DTKD); a loss without
+        temperatures ignores it."""
 
     @abstractmethod
     def sharpness(self, out: Output) -> Tensor:

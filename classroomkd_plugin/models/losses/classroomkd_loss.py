@@ -4,8 +4,9 @@ import torch.distributed as dist
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from classroomkd_plugin.core import (STRATEGIES, TEMPERATURES, ClassroomSettings, ClsLogits,
-                                     Representation, classroom_objective, summarize)
+from classroomkd_plugin.core import (DTKD_VARIANTS, STRATEGIES, TEMPERATURES,
+                                     ClassroomSettings, ClsLogits, Representation,
+                                     classroom_objective, summarize)
 from classroomkd_plugin.core.pose import HeatmapRep, SimCCRep
 from classroomkd_plugin.core.representation import parts
 
@@ -16,6 +17,7 @@ CHOICES = dict(
     granularity=('batch', 'sample'),
     performance=('geometric', 'arithmetic'),
     temperature=TEMPERATURES,
+    dtkd_variant=DTKD_VARIANTS,
     heatmap_kd=('mse', 'kl'))
 
 
@@ -55,6 +57,11 @@ class ClassroomKDLoss(nn.Module):
             performance, and 'arithmetic' is refused.
         temperature (str): 'mentoring' or 'dtkd' (DTKD's dynamic temperatures instead of
             Mentoring, with Knowledge Filtering kept).
+        dtkd_variant (str, optional): with ``temperature='dtkd'``, 'paper' (DTKD's
+            equations: each model's temperature follows its own max logit, each sample's KL
+            scaled by its own T_s * T_m) or 'authors_code' (as ClassroomKD's released code
+            runs it: the temperatures exchanged, the KL scaled by the batch mean of T_s * T_m).
+            Defaults to None: 'paper'. Refused with another ``temperature``.
         drop_rate (float): probability that DGKD drops a mentor in an iteration.
         heatmap_kd (str): heatmap students: 'kl' (the KD term on the spatial softmax at
             t_m) or 'mse' (no temperature: Mentoring then has no effect). Defaults to
@@ -80,10 +87,17 @@ class ClassroomKDLoss(nn.Module):
                  drop_rate: float = 0.5,
                  heatmap_kd: str = 'kl',
                  sync_ranking: bool = False,
-                 share_decimals: Optional[int] = None):
+                 share_decimals: Optional[int] = None,
+                 dtkd_variant: Optional[str] = None):
         super().__init__()
+        if dtkd_variant is not None and temperature != 'dtkd':
+            raise ValueError(f"ClassroomKDLoss: dtkd_variant={dtkd_variant!r} chooses how "
+                             "DTKD's temperatures are computed: it needs temperature='dtkd', "
+                             f'got temperature={temperature!r}')
+        dtkd_variant = dtkd_variant or 'paper'
         given = dict(task=task, strategy=strategy, ranking=ranking, granularity=granularity,
-                     performance=performance, temperature=temperature, heatmap_kd=heatmap_kd)
+                     performance=performance, temperature=temperature,
+                     dtkd_variant=dtkd_variant, heatmap_kd=heatmap_kd)
         for arg, value in given.items():
             choices = TASKS if arg == 'task' else CHOICES[arg]
             if value not in choices and not (arg == 'task' and value is None):
@@ -105,7 +119,7 @@ class ClassroomKDLoss(nn.Module):
         self.settings = ClassroomSettings(strategy, base_temperature, distill_weight,
                                           knowledge_filtering, mentoring, ranking, granularity,
                                           performance, temperature, drop_rate,
-                                          share_decimals)
+                                          share_decimals, dtkd_variant)
 
     def default_rep(self) -> Representation:
         """The representation of ``task`` with default options."""
