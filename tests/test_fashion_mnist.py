@@ -331,4 +331,9 @@ def test_the_converged_protocol_trains_the_student_on_the_transfer_set():
     assert specs['table/AVER/seed3']['mentor_cache'] == specs['table/ClassroomKD/seed3'][
         'mentor_cache'] == str(Path('w/mentor_cache/classroom_resnet8_fmnist_converged_seed3'))
     assert 'mentor_cache' not in specs['table/Student alone/seed3']
+    # E stored passes cycled: a cache of their own, the row otherwise ClassroomKD's
+    cycled = specs['table/ClassroomKD, mentor_cache passes=1/seed3']
+    assert cycled['mentor_cache'].endswith('classroom_resnet8_fmnist_converged_seed3_passes1')
+    assert cycled['cache'] == dict(passes=1) and cycled['loss'] == specs[
+        'table/ClassroomKD/seed3']['loss']
     assert 'mentor_cache' not in specs[f'table/{tool.LAZY}/seed3']
