@@ -53,8 +53,10 @@ LEARNING_RATES = (0.05, 0.1, 0.2)
 TEMPERATURES = (4.0, 12.0)
 # Every method gets its own T0 on the same grid; ClassroomKD's ablations take ClassroomKD's.
 # DTKD's temperatures peak at 2 T0: T0 means something else there, so it is chosen apart
+DTKD_AUTHORS = dict(temperature='dtkd', dtkd_variant='authors_code')
 FAMILIES = dict(kd=dict(strategy='kd'), aver=dict(strategy='aver'), dgkd=dict(strategy='dgkd'),
-                camkd=dict(strategy='camkd'), classroom=dict(), dtkd=dict(temperature='dtkd'))
+                camkd=dict(strategy='camkd'), classroom=dict(), dtkd=dict(temperature='dtkd'),
+                dtkd_authors=DTKD_AUTHORS, kd_dtkd=dict(strategy='kd', temperature='dtkd'))
 # row: (ClassroomKDLoss overrides, the family whose T0 it uses); the weak classroom repeats
 # every row but KD from the teacher alone, which does not involve the weak mentor
 METHODS = {
@@ -69,6 +71,11 @@ METHODS = {
     'ClassroomKD, sample granularity': (dict(granularity='sample'), 'classroom'),
     'ClassroomKD, DTKD temperatures': (dict(temperature='dtkd'), 'classroom'),
     'ClassroomKD, DTKD temperatures, own T0': (dict(temperature='dtkd'), 'dtkd'),
+    # DTKD as the authors' code runs it (docs/strategies.md), and DTKD where its own paper
+    # uses it: one teacher, the task loss unweighted
+    "ClassroomKD, DTKD temperatures (authors' code), own T0": (DTKD_AUTHORS, 'dtkd_authors'),
+    'KD (teacher only), DTKD temperatures, own T0': (dict(strategy='kd', temperature='dtkd'),
+                                                     'kd_dtkd'),
 }
 WEAK = '+ weak mentor: '
 SHARED_ROWS = ('Student alone', 'KD (teacher only)')  # rows of both classrooms
