@@ -6,12 +6,14 @@ all), the relative error of ClassroomKD's distillation term, the largest rank-sc
 the fraction of batches on which the same mentors teach (Knowledge Filtering's decision).
 
     python tools/benchmark_cache_storage.py CONFIG [--student-checkpoint S.pth]
-        [--batches 20] [--topk 1 2 5] [--synthetic [--batch-size 64]]
+        [--batches 20] [--topk 1 2 5] [--synthetic [--batch-size 64]] [--no-filtering]
 
 Batches come from the config's val dataloader, or with ``--synthetic`` are random images with
 the student's labels (as ``benchmark_speed.py`` makes them; mentors without a local checkpoint
 get random weights there). Without ``--student-checkpoint`` the student is randomly
-initialised.
+initialised. The KD term's error is over the batches on which some mentor teaches; with
+``--no-filtering`` every mentor does (Knowledge Filtering off: its decision is then not
+measured).
 """
 import argparse
 import sys
@@ -36,6 +38,7 @@ def parse_args():
     parser.add_argument('--topk', type=int, nargs='*', default=[1, 2, 5])
     parser.add_argument('--synthetic', action='store_true')
     parser.add_argument('--batch-size', type=int, default=64)
+    parser.add_argument('--no-filtering', action='store_true')
     parser.add_argument('--device', default='cpu')
     return parser.parse_args()
 
@@ -58,6 +61,8 @@ def batches(distiller, cfg: Config, args):
 def main() -> None:
     args = parse_args()
     cfg = Config.fromfile(args.config)
+    if args.no_filtering:
+        cfg.model.distill_loss.knowledge_filtering = False
     layouts = [('float16', None)] + [('float16', k) for k in args.topk] + \
         [('float32', k) for k in args.topk]
     errors = {layout: dict(logit=0.0, stored=0.0, kd=[], rank=0.0, agree=0) for layout in layouts}
@@ -87,7 +92,8 @@ def main() -> None:
                                           .item())
                 result = distiller.distill_loss(student, list(rebuilt.unbind(1)), targets,
                                               rep=task.rep, mentor_names=names)
-                error['kd'].append(abs(result['loss_kd'] / reference['loss_kd'] - 1).item())
+                if reference['loss_kd'] > 0:
+                    error['kd'].append(abs(result['loss_kd'] / reference['loss_kd'] - 1).item())
                 error['rank'] = max(error['rank'], max(
                     abs(result[f'r_{n}'] - reference[f'r_{n}']).item() for n in names + ['s']))
                 error['agree'] += all(torch.equal(result[f'active_{n}'],
@@ -102,8 +108,12 @@ def main() -> None:
     for (dtype, topk), error in errors.items():
         stored = f"{error['stored']:.2e} / " if topk else ''
         print(f"| {dtype}{f', top-{topk}' if topk else ''} | {stored}{error['logit']:.2e} "
-              f"| {sum(error['kd']) / len(error['kd']):.2e} | {error['rank']:.2e} "
+              f"| {_mean(error['kd'])} | {error['rank']:.2e} "
               f"| {error['agree']}/{count} |")
+
+
+def _mean(values) -> str:
+    return f'{sum(values) / len(values):.2e} ({len(values)} batches)' if values else 'no KD'
 
 
 if __name__ == '__main__':
