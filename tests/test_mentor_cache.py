@@ -211,6 +211,26 @@ def test_interrupted_fill_resumes_and_cycled_passes(tmp_path, digits_mentors):
     assert runner.model.mentor_cache.replays and replayed == filled
 
 
+@pytest.mark.parametrize('sampler', ['DefaultSampler', 'InfiniteSampler'])
+def test_iteration_based_runs_store_and_replay_every_pass(tmp_path, digits_mentors, sampler):
+    """7 iterations of 16 samples of 48: three passes, the third partly drawn."""
+    def iteration_based(name):
+        cfg = classroom(tmp_path, name, digits_mentors, dir=str(tmp_path / 'cache'))
+        cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=7, val_interval=8)
+        cfg.train_dataloader.sampler.sampler.type = sampler
+        cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=8)
+        return cfg
+
+    fill_runner, filled, student = train(iteration_based('fill'))
+    assert fill_runner.model.mentor_cache.replays is False
+    runner, replayed, again = train(iteration_based('replay'))
+    assert runner.model.mentor_cache.replays and len(runner.model.mentors) == 0
+    assert len(filled) == 7 and filled == replayed
+    assert all(torch.equal(student[k], again[k]) for k in student)
+    assert sorted(p.name for p in (tmp_path / 'cache').glob('view_*')) == [
+        'view_00000', 'view_00001', 'view_00002']
+
+
 def test_float16_storage_teaches_the_filling_run_as_it_replays(tmp_path, digits_mentors):
     cache = str(tmp_path / 'cache')
     _, live, _ = train(classroom(tmp_path, 'live', digits_mentors, epochs=1))
@@ -244,7 +264,7 @@ def test_a_cache_filled_for_other_mentors_or_views_is_refused(tmp_path, digits_m
 
 def test_a_missing_entry_names_the_pass_and_the_sample(tmp_path):
     cache = MentorCache(str(tmp_path / 'cache'))
-    open_args = (dict(mentors='m'), 4, 3, ['a'], 1)
+    open_args = (dict(mentors='m'), 4, 3, ['a'], {0: None})
     cache.open(*open_args, log=lambda line: None)
     samples = [DataSample(metainfo=dict(view=0, sample_idx=i)) for i in range(4)]
     logits = torch.arange(12.).view(4, 3)

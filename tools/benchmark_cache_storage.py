@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 from mmengine.runner import Runner, load_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,7 +50,8 @@ def batches(distiller, cfg: Config, args):
             torch.manual_seed(i)
             yield synthetic_batch(distiller, args.batch_size, None, args.device)
         return
-    loader = Runner.build_dataloader(cfg.val_dataloader)
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
+        loader = Runner.build_dataloader(cfg.val_dataloader)
     for i, batch in enumerate(loader):
         if i == args.batches:
             return

@@ -95,7 +95,7 @@ def fill_cache(distiller, inputs, samples, folder: Path) -> None:
     for index, sample in enumerate(samples):
         sample.set_metainfo(dict(view=0, sample_idx=index))
     names = distiller.mentor_names[:len(distiller.mentors)]
-    opened = dict(fingerprint={}, num_samples=len(samples), mentor_names=names, passes_needed=1,
+    opened = dict(fingerprint={}, num_samples=len(samples), mentor_names=names, needed={0: None},
                   num_classes=distiller.student_task.signature()['number of classes'],
                   log=lambda line: None)
     cache.open(**opened)

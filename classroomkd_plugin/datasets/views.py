@@ -3,9 +3,10 @@ index), whatever the number of workers, ranks or the batch size. ``mentor_cache`
 stored mentor output is right only for the very view the student sees (Beyer et al., CVPR 2022).
 """
 import copy
+import itertools
 import json
 import random
-from typing import Iterator, NamedTuple, Optional, Sized
+from typing import Dict, Iterator, NamedTuple, Optional, Sized
 
 import numpy as np
 import torch
@@ -137,6 +138,7 @@ class ViewSampler(Sampler):
         if not isinstance(dataset, DeterministicViews):
             raise TypeError(f'ViewSampler: the training dataset is a {type(dataset).__name__}; '
                             "wrap it: dataset=dict(type='DeterministicViews', dataset=...)")
+        self.sampler_cfg, self.dataset = sampler, dataset
         self.sampler = DATA_SAMPLERS.build(sampler, default_args=dict(dataset=dataset,
                                                                       seed=seed))
         if not isinstance(self.sampler, (DefaultSampler, InfiniteSampler)):
@@ -165,6 +167,40 @@ class ViewSampler(Sampler):
 
     def __len__(self) -> int:
         return len(self.sampler)
+
+    def plan(self, draws: int) -> Dict[int, Optional[np.ndarray]]:
+        """The entries this rank's first ``draws`` draws need, {view: sample indices, or None
+        for all}: a pass drawn completely (by all ranks) needs every index; only a pass drawn
+        in part is enumerated, without moving this sampler."""
+        if isinstance(self.sampler, DefaultSampler):
+            complete, rest = divmod(draws, len(self.sampler))
+            partial = None
+            if rest:
+                epoch = self.epoch
+                self.sampler.set_epoch(complete)
+                partial = np.fromiter(self.sampler, dtype=np.int64)[:rest]
+                self.sampler.set_epoch(epoch)
+        else:
+            sampler = self.sampler
+            stream = sampler.world_size * draws
+            complete = stream // self.size
+            partial = None
+            if stream % self.size:  # this rank's draws in the last pass, from a fresh stream
+                fresh = DATA_SAMPLERS.build(self.sampler_cfg, default_args=dict(
+                    dataset=self.dataset, seed=self.seed))
+                start = -(-(complete * self.size - sampler.rank) // sampler.world_size)
+                drawn = itertools.islice(fresh, max(start, 0), draws)
+                partial = np.fromiter(drawn, dtype=np.int64)
+        needed: Dict[int, Optional[np.ndarray]] = {}
+        for passed in range(complete):
+            needed[self._view(passed)] = None
+        if partial is not None:
+            view = self._view(complete)
+            if view not in needed:
+                needed[view] = partial
+            elif needed[view] is not None:
+                needed[view] = np.union1d(needed[view], partial)
+        return needed
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

@@ -1,11 +1,9 @@
-import math
-
 from mmengine.dataset import InfiniteSampler
-from mmengine.dist import get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
+from mmengine.runner import EpochBasedTrainLoop
 
 from classroomkd_plugin.datasets.views import ViewSampler
 from classroomkd_plugin.models.distillers.mentor_cache import MentorCacheError
@@ -15,7 +13,7 @@ from classroomkd_plugin.models.distillers.mentor_cache import MentorCacheError
 class MentorCacheHook(Hook):
     """Opens the distiller's ``mentor_cache`` before training (and before ``MentorCheckHook``):
     hands it the fingerprint of what decides the mentors' outputs (the mentors, the views'
-    dataset, pipeline and seed, the input dtype, AMP) and the number of passes this run draws,
+    dataset, pipeline and seed, the input dtype, AMP) and the entries this run draws,
     and sets the ``ViewSampler``'s cycle to the cache's ``passes``. Writes what is buffered
     before each checkpoint and at the end. Does nothing for a distiller without a cache, so
     that the shipped classification configs carry it and ``--cfg-options
@@ -42,7 +40,8 @@ class MentorCacheHook(Hook):
                            seed=sampler.seed, amp='Amp' in type(runner.optim_wrapper).__name__,
                            input_dtype=str(next(model.student.parameters()).dtype))
         cache.open(fingerprint, len(loader.dataset), _num_classes(model),
-                   model.mentor_names[:len(model._mentor_configs)], _passes(runner),
+                   model.mentor_names[:len(model._mentor_configs)],
+                   sampler.plan(_draws(runner)),
                    log=lambda line: print_log(line, logger='current'))
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -69,12 +68,12 @@ def _num_classes(model) -> int:
     return classes
 
 
-def _passes(runner) -> int:
-    """Passes over the training set that this run draws, from its first iteration."""
+def _draws(runner) -> int:
+    """Samples this rank draws over the run, from its first iteration."""
     loop, loader = runner.train_loop, runner.train_dataloader
-    if hasattr(loop, 'max_epochs'):
-        return loop.max_epochs
+    if isinstance(loop, EpochBasedTrainLoop):  # not max_epochs: the iteration loop's is 1
+        return loop.max_epochs * len(loader.sampler)
     if isinstance(loader.sampler.sampler, InfiniteSampler):
-        drawn = loop.max_iters * loader.batch_size * get_world_size()
-        return math.ceil(drawn / len(loader.dataset))
-    return math.ceil(loop.max_iters / len(loader))
+        return loop.max_iters * loader.batch_size
+    epochs, batches = divmod(loop.max_iters, len(loader))  # a pass ends in a short batch
+    return epochs * len(loader.sampler) + min(batches * loader.batch_size, len(loader.sampler))

@@ -42,7 +42,8 @@ def entry_bytes(num_mentors: int, num_classes: int, dtype: str, topk: Optional[i
     return num_mentors * ((topk + 1) * (size + 2) + size)
 
 
-def encode(logits: Tensor, labels: Tensor, dtype: str, topk: Optional[int]) -> Dict[str, np.ndarray]:
+def encode(logits: Tensor, labels: Tensor, dtype: str,
+           topk: Optional[int]) -> Dict[str, np.ndarray]:
     """[B, K, C] mentor logits as stored. With ``topk=k``: the k largest logits and the
     label's (the (k+1)-th largest where the label is among the k), their classes, and the mean
     of the other logits, which stands in for each of them when the logits are rebuilt."""
@@ -126,9 +127,11 @@ class MentorCache:
         return dict(dtype=self.dtype, topk=self.topk, passes=self.passes)
 
     def open(self, fingerprint: dict, num_samples: int, num_classes: int,
-             mentor_names: Sequence[str], passes_needed: int,
+             mentor_names: Sequence[str], needed: Dict[int, Optional[np.ndarray]],
              log: Callable[[str], None] = print) -> None:
-        """Check the fingerprint, scan what is stored, decide to replay or fill."""
+        """Check the fingerprint, scan what is stored, decide to replay or fill.
+
+        ``needed``: the entries the run draws, {view: sample indices, or None for all}."""
         meta_path = self.dir / META
         meta = dict(fingerprint=fingerprint, layout=self.layout, num_samples=num_samples,
                     num_classes=num_classes, mentors=list(mentor_names))
@@ -141,16 +144,17 @@ class MentorCache:
             _write_json(meta_path, meta)
         self.meta, self.num_samples, self.num_classes = meta, num_samples, num_classes
         self.num_mentors = len(mentor_names)
-        views = min(passes_needed, self.passes or passes_needed)
-        self._filled = {view: self._scan(view) for view in range(views)}
-        present = sum(int(mask.sum()) for mask in self._filled.values())
-        total = views * num_samples
+        self._filled = {view: self._scan(view) for view in needed}
+        wanted = {view: np.arange(num_samples) if index is None else index
+                  for view, index in needed.items()}
+        present = sum(int(self._filled[view][index].sum()) for view, index in wanted.items())
+        total = sum(len(index) for index in wanted.values())
         self.replays = present == total
         size = total * entry_bytes(self.num_mentors, num_classes, self.dtype, self.topk)
         what = 'replays it, no mentor runs' if self.replays else \
             ('fills it while the mentors teach' if present == 0 else
              f'resumes filling it ({present}/{total} entries there)')
-        log(f'mentor_cache {self.dir}: {views} view(s) x {num_samples} samples x '
+        log(f'mentor_cache {self.dir}: {len(needed)} view(s), {total} entries of '
             f'{self.num_mentors} mentors, {self.dtype}'
             f'{f", top-{self.topk}" if self.topk else ""}: {size / 2**20:.1f} MiB; this run '
             f'{what}')
