@@ -316,7 +316,7 @@ def test_the_converged_protocol_trains_the_student_on_the_transfer_set():
     mentor = Config.fromfile(CONFIGS / 'converged' / 'wrn_16_2_fmnist_converged.py')
     assert student.train_dataloader.dataset.dataset.subset == 5000
     assert 'subset' not in mentor.train_dataloader.dataset.dataset  # all 50,000
-    assert (student.train_cfg.max_iters, mentor.train_cfg.max_iters) == (1280, 3 * 782)
+    assert (student.train_cfg.max_iters, mentor.train_cfg.max_iters) == (2560, 3 * 782)
     classroom = Config.fromfile(CONFIGS / 'converged' / 'classroom_resnet8_fmnist_converged.py')
     assert classroom.train_dataloader == student.train_dataloader
     assert [m.checkpoint for m in classroom.model.mentors] == [

@@ -1,10 +1,16 @@
 """`make demo`: ClassroomKD on real data, end to end, with the stock MMPretrain tools.
 
-Fashion-MNIST (`configs/cls/fashion_mnist/`): trains the mentors (or reuses them), trains the
-ResNet-8 student alone and in the classroom on the same budget, tests every model and prints a
-table. Two trainings run at a time, one per core. Without Fashion-MNIST (no copy, no Debian
-package, no download) it says why and runs the same demo on scikit-learn's handwritten digits.
+Fashion-MNIST, the converged protocol (`configs/cls/fashion_mnist/converged/`, docs/RESULTS.md):
+tests the mentors, trained to their plateau on the 50,000 training images (the committed
+`checkpoints/fashion_mnist/`, checked against the results ledger), trains the ResNet-8 student
+alone and in the classroom on a transfer set of 5,000 images, on a quarter of the headline
+table's budget (two trainings at a time, one per core, fit the demo's 10 minutes), tests them and
+prints a table, with the headline table's result from the ledger beside it. Without
+Fashion-MNIST (no copy, no Debian package, no download) it says why and runs the demo on
+scikit-learn's handwritten digits, mentors trained first.
 """
+import hashlib
+import json
 import os
 import re
 import subprocess
@@ -12,7 +18,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import List, NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Sequence
 
 import mmpretrain
 
@@ -25,7 +31,8 @@ PROGRESS = re.compile(r'Iter\(train\)|Epoch\(train\)')
 class Job(NamedTuple):
     config: str  # under configs/cls/<suite>/
     role: str
-    checkpoint: str  # the file training leaves in work_dirs/<config>/
+    checkpoint: str  # the file training leaves in work_dirs/<config>/, or a committed one
+    options: Sequence[str] = ()  # --cfg-options of its training
 
 
 class Demo(NamedTuple):
@@ -36,13 +43,22 @@ class Demo(NamedTuple):
     classroom: Job
 
 
+# a quarter of the converged protocol's B = 2560 iterations (8 passes over the transfer set):
+# the classroom teaching live and the student alone, side by side, fit the 10 minutes
+DEMO_ITERS = 640
+SCHEDULE = (f'train_cfg.max_iters={DEMO_ITERS}', f'train_cfg.val_interval={DEMO_ITERS}',
+            f'param_scheduler.T_max={DEMO_ITERS}',
+            f'default_hooks.checkpoint.interval={DEMO_ITERS}')
+LEDGER = ROOT / 'docs' / 'results' / 'fashion_mnist.jsonl'
 FASHION_MNIST = Demo(
-    'Fashion-MNIST, test split of 10,000 images', 'fashion_mnist',
-    [Job('wrn_16_2_fmnist', 'teacher', 'iter_780.pth'),
-     Job('resnet20_fmnist', 'peer', 'iter_780.pth'),
-     Job('resnet14_fmnist', 'peer', 'iter_780.pth')],
-    Job('resnet8_fmnist', 'student alone', 'iter_480.pth'),
-    Job('classroom_resnet8_fmnist', 'student in the classroom', 'iter_480.pth'))
+    'Fashion-MNIST, test split of 10,000 images; mentors trained on the 50,000 training '
+    f'images, the student on a transfer set of 5,000 for {DEMO_ITERS} iterations',
+    'fashion_mnist/converged',
+    [Job(f'{arch}_fmnist_converged', role, f'checkpoints/fashion_mnist/{arch}.pth')
+     for arch, role in (('wrn_16_2', 'teacher'), ('resnet20', 'peer'), ('resnet14', 'peer'))],
+    Job('resnet8_fmnist_converged', 'student alone', f'iter_{DEMO_ITERS}.pth', SCHEDULE),
+    Job('classroom_resnet8_fmnist_converged', 'student in the classroom',
+        f'iter_{DEMO_ITERS}.pth', SCHEDULE))
 DIGITS = Demo(
     'handwritten digits (scikit-learn), test split of 359 images', 'digits',
     [Job('resnet32_digits', 'teacher', 'epoch_30.pth'),
@@ -81,13 +97,17 @@ def stock(tool: str, *args: str, label: str, threads: Optional[int]) -> str:
 def train_and_test(demo: Demo, job: Job, threads: Optional[int]) -> Result:
     config = f'configs/cls/{demo.folder}/{job.config}.py'
     work_dir = ROOT / 'work_dirs' / job.config
-    checkpoint = work_dir / job.checkpoint
+    committed = '/' in job.checkpoint
+    checkpoint = ROOT / job.checkpoint if committed else work_dir / job.checkpoint
     start = time.time()
-    if checkpoint.exists():
+    if committed:
+        check_committed(job.config, checkpoint)
+    elif checkpoint.exists():
         print(f'== {job.config} ({job.role}): trained already, {checkpoint}', flush=True)
     else:
         print(f'== training {job.config} ({job.role})', flush=True)
-        stock('train.py', config, '--work-dir', str(work_dir), label=job.config,
+        options = ['--cfg-options', *job.options] if job.options else []
+        stock('train.py', config, '--work-dir', str(work_dir), *options, label=job.config,
               threads=threads)
     output = stock('test.py', config, str(checkpoint), '--work-dir', str(work_dir),
                    label=job.config, threads=threads)
@@ -95,6 +115,55 @@ def train_and_test(demo: Demo, job: Job, threads: Optional[int]) -> Result:
     seconds = time.time() - start
     print(f'   {job.config}: test top-1 {accuracy:.2f}% ({seconds:.0f} s)', flush=True)
     return Result(job, accuracy, seconds, checkpoint)
+
+
+def check_committed(config: str, checkpoint: Path) -> None:
+    """A committed mentor: there, and the very weights the ledger's run exported."""
+    name = config.replace('_fmnist_converged', '')
+    regenerate = ('python tools/benchmark_accuracy.py --protocol converged --stages mentors '
+                  '--seeds 0')
+    if not checkpoint.is_file():
+        sys.exit(f'{checkpoint.relative_to(ROOT)} is missing: it is committed; `git checkout` '
+                 f'it, or train it again with: {regenerate}')
+    digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    recorded = [r.get('export_sha256') for r in ledger() if r['key'] == f'mentors/{name}/seed0']
+    if recorded and digest not in recorded:
+        sys.exit(f'{checkpoint.relative_to(ROOT)}: sha256 {digest[:12]}... is not the one the '
+                 f'ledger recorded ({recorded[-1][:12]}...); restore it or: {regenerate}')
+    print(f'== {config}: the committed mentor {checkpoint.relative_to(ROOT)} '
+          f"(sha256 {'as recorded' if recorded else 'not in the ledger'})", flush=True)
+
+
+def ledger() -> List[dict]:
+    """The converged protocol's finished runs (docs/results/fashion_mnist.jsonl)."""
+    if not LEDGER.is_file():
+        return []
+    records = (json.loads(line) for line in LEDGER.read_text().splitlines())
+    return [r for r in records if r.get('protocol') == 'converged']
+
+
+def headline() -> str:
+    """The headline table's student rows, from the ledger."""
+    sys.path.insert(0, str(ROOT / 'tools'))
+    from benchmark_accuracy import interval, mean_std
+    runs = {r['key']: r for r in ledger()}
+    rows, tests = [], {}
+    for row in ('Student alone', 'AVER', 'ClassroomKD'):
+        tests[row] = {int(k.rsplit('seed', 1)[1]): r['test'] for k, r in runs.items()
+                      if k.rsplit('/', 1)[0] == f'table/{row}'}
+        if tests[row]:
+            rows.append(f'{row} {mean_std(list(tests[row].values()), len(tests[row]))} %')
+    if not rows:
+        return 'The headline table (2560 iterations, 5 seeds) has no runs in the ledger yet.'
+    text = (f'Headline table (docs/RESULTS.md, {LEDGER.relative_to(ROOT)}; 2560 iterations, '
+            f"test top-1 over seeds): {'; '.join(rows)}.")
+    seeds = sorted(set(tests['Student alone']) & set(tests.get('ClassroomKD', {})))
+    if len(seeds) > 1:
+        diffs = [tests['ClassroomKD'][s] - tests['Student alone'][s] for s in seeds]
+        low, high = interval(diffs)
+        text += (f' ClassroomKD minus the student alone, paired over {len(seeds)} seeds: '
+                 f'{mean_std(diffs, len(diffs))} points, 95 % interval [{low:+.2f}, {high:+.2f}].')
+    return text
 
 
 def table(demo: Demo, results: List[Result]) -> str:
@@ -115,7 +184,7 @@ def verdict(results: List[Result]) -> str:
     return (f'On this run the student in the classroom ends {abs(gain):.2f} points {direction} '
             f'the student trained alone on the same budget ({taught.accuracy:.2f}% against '
             f'{alone.accuracy:.2f}%; the teacher has {teacher.accuracy:.2f}%). This is one '
-            'seed; docs/RESULTS.md compares them, and the baselines, over five.')
+            'seed; docs/RESULTS.md compares them, and the baselines, over seeds.')
 
 
 def fashion_mnist_available() -> bool:
@@ -135,14 +204,24 @@ def main() -> None:
     jobs = min(2, os.cpu_count() or 1)
     threads = 1 if jobs > 1 else None
     with ThreadPoolExecutor(jobs) as pool:  # two trainings at a time, one per core
-        mentor_runs = [pool.submit(train_and_test, demo, job, threads) for job in demo.mentors]
-        student_run = pool.submit(train_and_test, demo, demo.student, threads)
-        mentors = [run.result() for run in mentor_runs]
-        # the classroom waits for every mentor, then takes the cores the student leaves free
-        classroom = train_and_test(demo, demo.classroom, threads=None)
+        if all('/' in job.checkpoint for job in demo.mentors):  # committed: nothing to wait for
+            classroom_run = pool.submit(train_and_test, demo, demo.classroom, threads)
+            student_run = pool.submit(train_and_test, demo, demo.student, threads)
+            mentors = [pool.submit(train_and_test, demo, job, threads).result()
+                       for job in demo.mentors]
+            classroom = classroom_run.result()
+        else:
+            mentor_runs = [pool.submit(train_and_test, demo, job, threads)
+                           for job in demo.mentors]
+            student_run = pool.submit(train_and_test, demo, demo.student, threads)
+            mentors = [run.result() for run in mentor_runs]
+            # the classroom waits for every mentor, then takes the cores the student leaves
+            classroom = train_and_test(demo, demo.classroom, threads=None)
         results = mentors + [student_run.result(), classroom]
     print('\n' + table(demo, results) + '\n')
     print(verdict(results))
+    if demo is FASHION_MNIST:
+        print(headline())
     print(f'\nLogs: work_dirs/<model>/<timestamp>/. Rank plot of the classroom: '
           f'{plot_ranks(demo)}\nTotal {time.time() - start:.0f} s.')
 

@@ -3,9 +3,9 @@ _base_ = ['../classroom_resnet8_fmnist.py']
 
 # the transfer set: the first 5,000 images of the training split
 train_dataloader = dict(dataset=dict(dataset=dict(subset=5000)))
-param_scheduler = dict(T_max=1280)
-train_cfg = dict(max_iters=1280, val_interval=1280)
-default_hooks = dict(checkpoint=dict(interval=1280))
+param_scheduler = dict(T_max=2560)
+train_cfg = dict(max_iters=2560, val_interval=2560)
+default_hooks = dict(checkpoint=dict(interval=2560))
 model = dict(student='configs/cls/fashion_mnist/converged/resnet8_fmnist_converged.py', mentors=[
     dict(name='wrn_16_2',
          config='configs/cls/fashion_mnist/converged/wrn_16_2_fmnist_converged.py',

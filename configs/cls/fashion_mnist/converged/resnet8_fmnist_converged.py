@@ -3,6 +3,6 @@ _base_ = ['../resnet8_fmnist.py']
 
 # the transfer set: the first 5,000 images of the training split
 train_dataloader = dict(dataset=dict(dataset=dict(subset=5000)))
-param_scheduler = dict(T_max=1280)
-train_cfg = dict(max_iters=1280, val_interval=1280)
-default_hooks = dict(checkpoint=dict(interval=1280))
+param_scheduler = dict(T_max=2560)
+train_cfg = dict(max_iters=2560, val_interval=2560)
+default_hooks = dict(checkpoint=dict(interval=2560))
