@@ -56,13 +56,17 @@ def render(name: str) -> str:
              f'train_cfg = dict(max_iters={ITERS}, val_interval={VAL_EVERY})',
              f'default_hooks = dict(checkpoint=dict(interval={VAL_EVERY}))']
     if name in MENTORS:
-        mentors = ''.join(
-            f'    dict(name={arch!r},\n'
-            f'         config={full(arch)!r},\n'
-            f"         checkpoint='work_dirs/{arch}_fmnist_full/iter_{ITERS}.pth'),\n"
-            for arch in MENTORS[name])
-        lines.append(f"model = dict(student={full('resnet8')!r}, mentors=[\n{mentors}])")
+        lines.append(classroom_models(
+            name, full, lambda arch: f'work_dirs/{arch}_fmnist_full/iter_{ITERS}.pth'))
     return '\n'.join(lines) + '\n'
+
+
+def classroom_models(name: str, config_of, checkpoint_of) -> str:
+    """A classroom's ``model`` line: the student's and each mentor's config in the protocol."""
+    mentors = ''.join(f'    dict(name={arch!r},\n'
+                      f'         config={config_of(arch)!r},\n'
+                      f'         checkpoint={checkpoint_of(arch)!r}),\n' for arch in MENTORS[name])
+    return f"model = dict(student={config_of('resnet8')!r}, mentors=[\n{mentors}])"
 
 
 def expected() -> Dict[str, str]:
@@ -85,12 +89,7 @@ def render_converged(name: str) -> str:
               f'train_cfg = dict(max_iters={iters}, val_interval={iters})',
               f'default_hooks = dict(checkpoint=dict(interval={iters}))']
     if name in MENTORS:
-        mentors = ''.join(
-            f'    dict(name={arch!r},\n'
-            f'         config={converged(arch)!r},\n'
-            f"         checkpoint='{CHECKPOINTS}/{arch}.pth'),\n"
-            for arch in MENTORS[name])
-        lines.append(f"model = dict(student={converged('resnet8')!r}, mentors=[\n{mentors}])")
+        lines.append(classroom_models(name, converged, lambda arch: f'{CHECKPOINTS}/{arch}.pth'))
     return '\n'.join(lines) + '\n'
 
 
