@@ -142,23 +142,60 @@ def test_the_fashion_mnist_configs_train(name, fashion_mnist_root, tmp_path):
         assert {'train/classroom/r_wrn_16_2', 'train/classroom/r_resnet14_noisy'} <= set(scalars)
 
 
-def test_the_demo_table_and_its_sentence():
+def test_the_demo_table_its_sentence_and_the_headline(tmp_path, monkeypatch):
     demo = load_tool('demo')
     FASHION_MNIST, Result = demo.FASHION_MNIST, demo.Result
     jobs = FASHION_MNIST.mentors + [FASHION_MNIST.student, FASHION_MNIST.classroom]
     accuracies = [87.1, 86.0, 84.2, 80.5, 82.25]
-    results = [Result(job, acc, 10.0 * i, Path.cwd() / 'work_dirs' / job.config / job.checkpoint)
+    results = [Result(job, acc, 10.0 * i, demo.ROOT / job.checkpoint if '/' in job.checkpoint
+                      else demo.ROOT / 'work_dirs' / job.config / job.checkpoint)
                for i, (job, acc) in enumerate(zip(jobs, accuracies))]
     text = demo.table(FASHION_MNIST, results).splitlines()
-    assert text[0] == 'Fashion-MNIST, test split of 10,000 images:'
-    assert text[4] == ('| wrn_16_2_fmnist | teacher | 87.10 | 0 | '
-                       'work_dirs/wrn_16_2_fmnist/iter_780.pth |')
-    assert text[-1].startswith('| classroom_resnet8_fmnist | student in the classroom | 82.25 |')
+    assert text[0] == ('Fashion-MNIST, test split of 10,000 images; mentors trained on the '
+                       '50,000 training images, the student on a transfer set of 5,000 for 640 '
+                       'iterations:')
+    assert text[4] == ('| wrn_16_2_fmnist_converged | teacher | 87.10 | 0 | '
+                       'checkpoints/fashion_mnist/wrn_16_2.pth |')
+    assert text[-1].startswith('| classroom_resnet8_fmnist_converged | student in the classroom '
+                               '| 82.25 |')
     assert demo.verdict(results).startswith(
         'On this run the student in the classroom ends 1.75 points above the student trained '
         'alone on the same budget (82.25% against 80.50%; the teacher has 87.10%).')
     worse = results[:-1] + [results[-1]._replace(accuracy=79.0)]
     assert '1.50 points below' in demo.verdict(worse)
+    # the headline, from the ledger: paired differences 1.0 and 2.0 on seeds 0 and 1
+    ledger = tmp_path / 'ledger.jsonl'
+    monkeypatch.setattr(demo, 'LEDGER', ledger)
+    assert 'no runs in the ledger yet' in demo.headline()
+    runs = [('Student alone', 0, 88.0), ('Student alone', 1, 89.0), ('ClassroomKD', 0, 89.0),
+            ('ClassroomKD', 1, 91.0), ('ClassroomKD', 0, 1.0)]
+    ledger.write_text('\n'.join(json.dumps(dict(
+        key=f'table/{row}/seed{seed}', test=test, protocol='converged' if test > 1 else 'cpu'))
+        for row, seed, test in runs))
+    monkeypatch.setattr(demo, 'ROOT', tmp_path)
+    text = demo.headline()
+    assert 'Student alone 88.50 ± 0.71 %; ClassroomKD 90.00 ± 1.41 %' in text
+    # mean 1.5, std 0.71, t(1) = 12.706: 1.5 ± 12.706 * 0.7071 / sqrt(2) = 1.5 ± 6.35
+    assert 'paired over 2 seeds: 1.50 ± 0.71 points, 95 % interval [-4.85, +7.85]' in text
+
+
+def test_the_demo_refuses_a_mentor_other_than_the_ledger_s(tmp_path, monkeypatch):
+    demo = load_tool('demo')
+    weights = tmp_path / 'checkpoints' / 'wrn.pth'
+    weights.parent.mkdir()
+    weights.write_bytes(b'weights')
+    ledger = tmp_path / 'ledger.jsonl'
+    ledger.write_text(json.dumps(dict(key='mentors/wrn_16_2/seed0', protocol='converged',
+                                      export_sha256='0' * 64)))
+    monkeypatch.setattr(demo, 'LEDGER', ledger)
+    monkeypatch.setattr(demo, 'ROOT', tmp_path)
+    with pytest.raises(SystemExit, match='is not the one the ledger recorded'):
+        demo.check_committed('wrn_16_2_fmnist_converged', weights)
+    with pytest.raises(SystemExit, match='is missing: it is committed'):
+        demo.check_committed('wrn_16_2_fmnist_converged', tmp_path / 'checkpoints' / 'no.pth')
+    ledger.write_text(json.dumps(dict(key='mentors/wrn_16_2/seed0', protocol='converged',
+                                      export_sha256=hashlib.sha256(b'weights').hexdigest())))
+    demo.check_committed('wrn_16_2_fmnist_converged', weights)  # as recorded: no error
 
 
 def test_the_benchmark_chooses_t0_on_val_and_pairs_the_seeds(tmp_path):
