@@ -31,9 +31,12 @@ DIGITS = dict(type='Digits', split='train', indices=40, pipeline=[
 
 @pytest.fixture(autouse=True)
 def mmpretrain_scope():
-    """Datasets built outside a Runner: the scope a classification config's Runner sets."""
+    """Datasets built outside a Runner: the scope a classification config's Runner sets; and
+    the deterministic algorithms the runs below switch on, switched back for the next tests."""
+    deterministic = torch.are_deterministic_algorithms_enabled()
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         yield
+    torch.use_deterministic_algorithms(deterministic)
 
 
 def views_of(dataset, batch_size: int, workers: int, epochs=(0, 1)) -> dict:

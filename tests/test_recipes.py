@@ -102,7 +102,9 @@ def test_cifar_optimizer_decays_every_parameter():
 def test_the_last_incomplete_batch_is_dropped():
     """The CIFAR train loader of the paper's rows, built by the Runner on the real digits."""
     loader_cfg = copy.deepcopy(load(CIFAR_CLASSROOMS[0]).train_dataloader)
-    loader_cfg.dataset = dict(type='Digits', split='train', pipeline=[dict(type='PackInputs')])
+    # the classroom's training set is wrapped for deterministic views: swap what it wraps
+    loader_cfg.dataset.dataset = dict(type='Digits', split='train',
+                                      pipeline=[dict(type='PackInputs')])
     loader_cfg.num_workers, loader_cfg.persistent_workers = 0, False
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         loader = Runner.build_dataloader(loader_cfg, seed=0)
