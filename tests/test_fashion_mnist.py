@@ -351,9 +351,12 @@ def test_the_converged_protocol_trains_the_student_on_the_transfer_set():
     tool = load_tool('benchmark_accuracy')
     student = Config.fromfile(CONFIGS / 'converged' / 'resnet8_fmnist_converged.py')
     mentor = Config.fromfile(CONFIGS / 'converged' / 'wrn_16_2_fmnist_converged.py')
-    assert student.train_dataloader.dataset.dataset.subset == 5000
-    assert 'subset' not in mentor.train_dataloader.dataset.dataset  # all 50,000
-    assert (student.train_cfg.max_iters, mentor.train_cfg.max_iters) == (2560, 3 * 782)
+    transfer = student.train_dataloader.dataset.dataset
+    whole = mentor.train_dataloader.dataset.dataset
+    assert transfer.subset == 1000 and 'subset' not in whole  # the mentors learned on all 50,000
+    assert transfer.pipeline == [dict(type='PackInputs')]  # the transfer set is not augmented
+    assert whole.pipeline[0].type == 'RandomCrop'
+    assert (student.train_cfg.max_iters, mentor.train_cfg.max_iters) == (640, 3 * 782)
     classroom = Config.fromfile(CONFIGS / 'converged' / 'classroom_resnet8_fmnist_converged.py')
     assert classroom.train_dataloader == student.train_dataloader
     assert [m.checkpoint for m in classroom.model.mentors] == [
@@ -368,9 +371,13 @@ def test_the_converged_protocol_trains_the_student_on_the_transfer_set():
     assert specs['table/AVER/seed3']['mentor_cache'] == specs['table/ClassroomKD/seed3'][
         'mentor_cache'] == str(Path('w/mentor_cache/classroom_resnet8_fmnist_converged_seed3'))
     assert 'mentor_cache' not in specs['table/Student alone/seed3']
-    # E stored passes cycled: a cache of their own, the row otherwise ClassroomKD's
+    # E stored passes cycled (where views change from pass to pass): a cache of their own, the
+    # row otherwise ClassroomKD's
+    assert 'ClassroomKD, mentor_cache passes=1' not in rows
+    rows = tool.table_rows(dict.fromkeys(tool.FAMILIES, 4.0), 'full')
+    specs = {s['key']: s for s in tool.specs_for('table', rows, [3], Path('w'), True, cached=True)}
     cycled = specs['table/ClassroomKD, mentor_cache passes=1/seed3']
-    assert cycled['mentor_cache'].endswith('classroom_resnet8_fmnist_converged_seed3_passes1')
+    assert cycled['mentor_cache'].endswith('classroom_resnet8_fmnist_full_seed3_passes1')
     assert cycled['cache'] == dict(passes=1) and cycled['loss'] == specs[
         'table/ClassroomKD/seed3']['loss']
     assert 'mentor_cache' not in specs[f'table/{tool.LAZY}/seed3']
