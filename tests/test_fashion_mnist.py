@@ -152,7 +152,7 @@ def test_the_demo_table_its_sentence_and_the_headline(tmp_path, monkeypatch):
                for i, (job, acc) in enumerate(zip(jobs, accuracies))]
     text = demo.table(FASHION_MNIST, results).splitlines()
     assert text[0] == ('Fashion-MNIST, test split of 10,000 images; mentors trained on the '
-                       '50,000 training images, the student on a transfer set of 5,000 for 640 '
+                       '50,000 training images, the student on a transfer set of 1,000 for 640 '
                        'iterations:')
     assert text[4] == ('| wrn_16_2_fmnist_converged | teacher | 87.10 | 0 | '
                        'checkpoints/fashion_mnist/wrn_16_2.pth |')
