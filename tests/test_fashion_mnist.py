@@ -266,6 +266,17 @@ def test_interval_and_plateau_arithmetic():
     assert math.isnan(tool.pairing_ratio([1.0, 1.0, 1.0], [2.0, 2.0, 2.0]))
 
 
+def test_the_ledger_keeps_the_classroom_log_as_quarter_means():
+    from mmengine.logging import MessageHub
+    tool = load_tool('benchmark_accuracy')
+    hub = MessageHub.get_instance('test_classroom_log')
+    for i in range(10):  # 10 logged values: quarters of 2
+        hub.update_scalar('train/classroom/r_s', float(i))
+        hub.update_scalar('train/classroom/t_wrn_16_2', 13.0 - i)
+        hub.update_scalar('train/loss', 1.0)
+    assert tool.classroom_log(hub) == {'r_s': [0.5, 8.5], 't_wrn_16_2': [12.5, 4.5]}
+
+
 def test_the_ledger_skips_what_it_holds_and_appends_what_finishes(tmp_path, monkeypatch):
     tool = load_tool('benchmark_accuracy')
     ledger = tmp_path / 'docs' / 'ledger.jsonl'

@@ -104,8 +104,8 @@ def test_kd_distiller_builds_the_teacher_alone(digits_mentors):
     assert len(model.mentors) == 1
     model(torch.randn(4, 3, 16, 16), [DataSample().set_gt_label(i) for i in range(4)],
           mode='loss')
-    assert set(model.pop_stats()) == {'r_s', 'r_resnet20', 't_resnet20', 'active_resnet20',
-                                      'nonfinite_resnet20'}
+    assert set(model.pop_stats()) == {'r_s', 'w_s', 'r_resnet20', 't_resnet20', 'ts_resnet20',
+                                      'active_resnet20', 'nonfinite_resnet20'}
 
 
 def test_aver_is_the_mean_of_the_fixed_temperature_kd_terms():

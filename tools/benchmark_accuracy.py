@@ -197,6 +197,9 @@ def run_one(spec: dict) -> dict:
     train_seconds = time.time() - start
     result = dict(val=runner.val()['accuracy/top1'], train_seconds=round(train_seconds, 1),
                   config_sha256=hashlib.sha256(cfg.pretty_text.encode()).hexdigest())
+    classroom = classroom_log(runner.message_hub)
+    if classroom:
+        result['classroom'] = classroom
     if spec.get('with_test'):
         result['test'] = runner.test()['accuracy/top1']
     if spec.get('export'):  # the weights alone, to commit: what a classroom loads
@@ -205,6 +208,19 @@ def run_one(spec: dict) -> dict:
         torch.save({'state_dict': model.state_dict()}, spec['export'])
         result['export_sha256'] = hashlib.sha256(Path(spec['export']).read_bytes()).hexdigest()
     return result
+
+
+def classroom_log(message_hub) -> Dict[str, List[float]]:
+    """What ClassroomHook logged (ranks, temperatures, weights), each as its mean over the
+    first and over the last quarter of training: what the ledger keeps of a run's log."""
+    summary = {}
+    for key, buffer in message_hub.log_scalars.items():
+        if key.startswith('train/classroom/'):
+            values = buffer.data[0]
+            quarter = max(1, len(values) // 4)
+            summary[key[len('train/classroom/'):]] = [
+                round(float(values[:quarter].mean()), 4), round(float(values[-quarter:].mean()), 4)]
+    return summary
 
 
 def machine() -> str:

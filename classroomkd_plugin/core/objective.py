@@ -147,7 +147,7 @@ def classroom_objective(rep: Representation, student: Output,
     return ClassroomResult(loss_task, loss_kd, plan, nonfinite)
 
 
-STUDENT_STATS = ('r_s', )
+STUDENT_STATS = ('r_s', 'w_s')
 
 
 def check_mentor_name(name: str) -> None:
@@ -158,15 +158,17 @@ def check_mentor_name(name: str) -> None:
 
 
 def summarize(result: ClassroomResult, mentor_names: Sequence[str]) -> Dict[str, Tensor]:
-    """Batch means of the plan for logging: r_s, and per mentor r, t, active fraction and
-    whether it was excluded for non-finite outputs. Device tensors, no synchronisation."""
+    """Batch means of the plan for logging: r_s and the task weight w_s, and per mentor r, its
+    temperature t and the student's in its term ts, active fraction and whether it was
+    excluded for non-finite outputs. Device tensors, no synchronisation."""
     plan = result.plan
     if plan is None:
         return {}
-    stats = {STUDENT_STATS[0]: plan.ranks[0].mean()}
+    stats = {'r_s': plan.ranks[0].mean(), 'w_s': plan.task_weight.mean()}
     for k, name in enumerate(mentor_names):
         stats[f'r_{name}'] = plan.ranks[k + 1].mean()
         stats[f't_{name}'] = plan.temperature[k].mean()
+        stats[f'ts_{name}'] = plan.student_temperature[k].mean()
         stats[f'active_{name}'] = plan.active[k].float().mean()
         stats[f'nonfinite_{name}'] = result.nonfinite[k].float()
     return stats

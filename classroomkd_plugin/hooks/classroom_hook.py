@@ -9,7 +9,8 @@ from mmengine.registry import HOOKS
 
 @HOOKS.register_module()
 class ClassroomHook(Hook):
-    """Logs the classroom: r_s and every mentor's rank, temperature and active fraction
+    """Logs the classroom: r_s, the task weight w_s, and every mentor's rank, temperature (and
+    the student's in its term, ``ts_<name>``) and active fraction
     (with lazy mentors, also the fraction of steps each mentor ran, ``ran_<name>``, and of
     mentor passes skipped, ``mentor_passes_saved``).
 

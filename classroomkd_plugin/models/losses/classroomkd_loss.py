@@ -154,7 +154,8 @@ class ClassroomKDLoss(nn.Module):
 
         Returns:
             dict: ``loss_task`` and ``loss_kd`` (their sum is the loss), and for logging
-            ``r_s`` and per mentor ``r_<name>``, ``t_<name>``, ``active_<name>`` and
+            ``r_s``, the task weight ``w_s`` and per mentor ``r_<name>``, ``t_<name>``, the
+            student's temperature in its term ``ts_<name>``, ``active_<name>`` and
             ``nonfinite_<name>`` (1 when its outputs had NaN or inf and it sat out).
         """
         rep = rep or self.default_rep()
