@@ -131,6 +131,17 @@ def test_without_knowledge_filtering_every_mentor_teaches_with_weight_one():
         make_plan(FIVE, USABLE).temperature[:, 0].tolist())
 
 
+def test_task_weighting_off_holds_the_task_weight_at_one_and_keeps_the_filter():
+    plan = make_plan(FIVE, USABLE, task_weighting=False)
+    assert plan.task_weight.item() == 1  # 0.5 with it (the test above)
+    r = [5 * w / 3.0 for w in FIVE[:, 0].tolist()]
+    assert plan.active[:, 0].tolist() == [True, False, True, True, False]
+    assert plan.kd_weight[:, 0].tolist() == pytest.approx([r[1], 0, r[3], r[4], 0])
+    from classroomkd_plugin.models.losses import ClassroomKDLoss
+    with pytest.raises(ValueError, match="task_weighting=False.*strategy='kd'"):
+        ClassroomKDLoss(strategy='kd', task_weighting=False)
+
+
 def test_without_mentoring_every_temperature_is_t0():
     plan = make_plan(FIVE, USABLE, mentoring=False, base_temperature=4.0)
     assert plan.temperature.eq(4.0).all()

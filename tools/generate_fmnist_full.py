@@ -45,6 +45,7 @@ MENTOR_ITERS = MENTOR_EPOCHS * EPOCH_ITERS
 # on unaugmented images it plateaus once it fits them (docs/RESULTS.md)
 TRANSFER = 1000
 STUDENT_ITERS = 640  # B: 41 passes over the transfer set
+STUDENT_LR = 0.4  # the student's lr, chosen on validation (docs/RESULTS.md)
 CHECKPOINTS = 'checkpoints/fashion_mnist'
 
 
@@ -90,7 +91,8 @@ def render_converged(name: str) -> str:
         lines += [f'# the transfer set: the first {TRANSFER:,} images of the training split, '
                   'not augmented',
                   'train_dataloader = dict(dataset=dict(dataset=dict(',
-                  f"    subset={TRANSFER}, pipeline=[dict(type='PackInputs')])))"]
+                  f"    subset={TRANSFER}, pipeline=[dict(type='PackInputs')])))",
+                  f'optim_wrapper = dict(optimizer=dict(lr={STUDENT_LR}))']
     lines += [f'param_scheduler = dict(T_max={iters})',
               f'train_cfg = dict(max_iters={iters}, val_interval={iters})',
               f'default_hooks = dict(checkpoint=dict(interval={iters}))']

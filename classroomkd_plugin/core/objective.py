@@ -29,6 +29,7 @@ class ClassroomSettings:
     drop_rate: float = 0.5
     share_decimals: Optional[int] = None
     dtkd_variant: str = 'paper'
+    task_weighting: bool = True
 
 
 @dataclass
@@ -92,7 +93,7 @@ def plan_classroom(rep: Representation, student: Output, mentors: Sequence[Optio
     plan = make_plan(w, usable, settings.strategy, settings.ranking, settings.base_temperature,
                      settings.knowledge_filtering, settings.mentoring, settings.temperature,
                      sample_sharpness, settings.drop_rate, sample_log_scores,
-                     settings.share_decimals, settings.dtkd_variant)
+                     settings.share_decimals, settings.dtkd_variant, settings.task_weighting)
     if ran is not None:
         plan.active = plan.active & ran[1:, None]
         plan.kd_weight = torch.where(plan.active, plan.kd_weight, 0.0)

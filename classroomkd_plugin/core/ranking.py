@@ -133,12 +133,13 @@ def rank_scores(w: Tensor, usable: Tensor, ranking: str = 'weighted',
 
 
 def classroom_plan(r: Tensor, w: Tensor, usable: Tensor, base_temperature: float,
-                   knowledge_filtering: bool = True, mentoring: bool = True) -> Plan:
+                   knowledge_filtering: bool = True, mentoring: bool = True,
+                   task_weighting: bool = True) -> Plan:
     """ClassroomKD: Knowledge Filtering chooses the mentors, Mentoring sets their temperature.
 
     With Knowledge Filtering, mentor m teaches iff r_m >= r_s, with weight r_m, and the task
-    loss is weighted by the student's performance w_s; without it every mentor teaches with
-    weight 1 and the task weight is 1. With Mentoring, t_m = 1 + T0 * |r_m - r_s| /
+    loss is weighted by the student's performance w_s (1 without ``task_weighting``); without
+    it every mentor teaches with weight 1 and the task weight is 1. With Mentoring, t_m = 1 + T0 * |r_m - r_s| /
     max(r_m, r_s); without it t_m = T0.
     """
     r_s, r_m = r[:1], r[1:]
@@ -150,7 +151,7 @@ def classroom_plan(r: Tensor, w: Tensor, usable: Tensor, base_temperature: float
     else:
         temperature = torch.full_like(r_m, base_temperature)
     teach_weight = r_m if knowledge_filtering else torch.ones_like(r_m)
-    task_weight = w[0] if knowledge_filtering else torch.ones_like(w[0])
+    task_weight = w[0] if knowledge_filtering and task_weighting else torch.ones_like(w[0])
     return Plan(r, task_weight, torch.where(active, teach_weight, 0.0), temperature,
                 temperature, active)
 
@@ -263,7 +264,8 @@ def make_plan(w: Tensor, usable: Tensor, strategy: str = 'classroom', ranking: s
               mentoring: bool = True, temperature: str = 'mentoring',
               sharpness: Optional[Tensor] = None, drop_rate: float = 0.5,
               log_scores: Optional[Tensor] = None,
-              share_decimals: Optional[int] = None, dtkd_variant: str = 'paper') -> Plan:
+              share_decimals: Optional[int] = None, dtkd_variant: str = 'paper',
+              task_weighting: bool = True) -> Plan:
     """Rank the classroom from performances w [C, G] and plan the batch for ``strategy``.
 
     ``sharpness`` ([C, N], DTKD's max logits) is needed for ``temperature='dtkd'`` (computed
@@ -273,7 +275,8 @@ def make_plan(w: Tensor, usable: Tensor, strategy: str = 'classroom', ranking: s
     """
     r = rank_scores(w, usable, ranking, share_decimals)
     if strategy == 'classroom':
-        plan = classroom_plan(r, w, usable, base_temperature, knowledge_filtering, mentoring)
+        plan = classroom_plan(r, w, usable, base_temperature, knowledge_filtering, mentoring,
+                              task_weighting)
         if temperature == 'dtkd':
             plan = dtkd_temperatures(plan, sharpness, base_temperature, dtkd_variant)
         return plan

@@ -47,6 +47,9 @@ class ClassroomKDLoss(nn.Module):
         distill_weight (float): beta, the weight of the distillation term. Defaults to 1.0.
         knowledge_filtering (bool): only mentors ranked at or above the student teach, weighted
             by their rank, and the task loss is weighted by w_s. Defaults to True.
+        task_weighting (bool): with Knowledge Filtering, weight the task loss by w_s;
+            ``False`` holds it at 1, as DTKD's own paper trains (strategy 'classroom' only).
+            Defaults to True.
         mentoring (bool): rank-gap temperatures; ``False`` uses T0. Defaults to True.
         ranking (str): 'weighted' (r = K w / sum w) or 'uniform' (the paper's Method B).
         granularity (str): 'batch' (one ranking per batch) or 'sample' (one per sample).
@@ -88,7 +91,8 @@ class ClassroomKDLoss(nn.Module):
                  heatmap_kd: str = 'kl',
                  sync_ranking: bool = False,
                  share_decimals: Optional[int] = None,
-                 dtkd_variant: Optional[str] = None):
+                 dtkd_variant: Optional[str] = None,
+                 task_weighting: bool = True):
         super().__init__()
         if dtkd_variant is not None and temperature != 'dtkd':
             raise ValueError(f"ClassroomKDLoss: dtkd_variant={dtkd_variant!r} chooses how "
@@ -107,6 +111,10 @@ class ClassroomKDLoss(nn.Module):
             raise ValueError("ClassroomKDLoss: performance='arithmetic' averages the scores of "
                              "a batch; with granularity='sample' every sample ranks on its own "
                              "score: leave performance='geometric'")
+        if not task_weighting and strategy != 'classroom':
+            raise ValueError(f'ClassroomKDLoss: task_weighting=False applies to ClassroomKD\'s '
+                             f"task weight w_s; strategy={strategy!r} weights the task loss 1 "
+                             'already')
         if not 0 <= drop_rate < 1:
             raise ValueError(f'ClassroomKDLoss: drop_rate must be in [0, 1), got {drop_rate}')
         if share_decimals is not None and not (isinstance(share_decimals, int)
@@ -119,7 +127,7 @@ class ClassroomKDLoss(nn.Module):
         self.settings = ClassroomSettings(strategy, base_temperature, distill_weight,
                                           knowledge_filtering, mentoring, ranking, granularity,
                                           performance, temperature, drop_rate,
-                                          share_decimals, dtkd_variant)
+                                          share_decimals, dtkd_variant, task_weighting)
 
     def default_rep(self) -> Representation:
         """The representation of ``task`` with default options."""
