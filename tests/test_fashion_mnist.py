@@ -383,10 +383,24 @@ def test_the_converged_protocol_trains_the_student_on_the_transfer_set():
     assert specs['table/AVER/seed3']['mentor_cache'] == specs['table/ClassroomKD/seed3'][
         'mentor_cache'] == str(Path('w/mentor_cache/classroom_resnet8_fmnist_converged_seed3'))
     assert 'mentor_cache' not in specs['table/Student alone/seed3']
-    # E stored passes cycled (where views change from pass to pass): a cache of their own, the
-    # row otherwise ClassroomKD's
-    assert 'ClassroomKD, mentor_cache passes=1' not in rows
+    # E stored passes cycled, measured where views change from pass to pass: against
+    # ClassroomKD on the crop-augmented transfer set here, each with a cache of its own
+    augmented = specs[f'table/{tool.AUGMENTED}/seed3']
+    assert augmented['augment'] and augmented['loss'] == specs['table/ClassroomKD/seed3']['loss']
+    assert augmented['mentor_cache'].endswith('converged_seed3_augmented')
+    assert specs['table/ClassroomKD, mentor_cache passes=4/seed3']['mentor_cache'].endswith(
+        'converged_seed3_passes4_augmented')
+    cfg = tool.run_config(augmented)
+    assert [t.type for t in cfg.train_dataloader.dataset.dataset.pipeline] == [
+        'RandomCrop', 'PackInputs']
+    assert cfg.model.mentor_cache.dir == augmented['mentor_cache']
+    assert [h['type'] for h in cfg.custom_hooks] == ['MentorCacheHook', 'ClassroomHook']
+    plain = tool.run_config(specs['table/ClassroomKD/seed3'])
+    assert plain.train_dataloader.dataset.dataset.pipeline == [dict(type='PackInputs')]
+    assert (plain.randomness.seed, plain.model.distill_loss.base_temperature) == (3, 4.0)
+    # in the full protocol (augmented already) against ClassroomKD itself
     rows = tool.table_rows(dict.fromkeys(tool.FAMILIES, 4.0), 'full')
+    assert tool.AUGMENTED not in rows
     specs = {s['key']: s for s in tool.specs_for('table', rows, [3], Path('w'), True, cached=True)}
     cycled = specs['table/ClassroomKD, mentor_cache passes=1/seed3']
     assert cycled['mentor_cache'].endswith('classroom_resnet8_fmnist_full_seed3_passes1')
