@@ -368,7 +368,7 @@ def test_the_converged_protocol_trains_the_student_on_the_transfer_set():
     assert transfer.pipeline == [dict(type='PackInputs')]  # the transfer set is not augmented
     assert whole.pipeline[0].type == 'RandomCrop'
     assert (student.train_cfg.max_iters, mentor.train_cfg.max_iters) == (640, 3 * 782)
-    assert (student.optim_wrapper.optimizer.lr, mentor.optim_wrapper.optimizer.lr) == (0.4, 0.1)
+    assert (student.optim_wrapper.optimizer.lr, mentor.optim_wrapper.optimizer.lr) == (0.8, 0.1)
     classroom = Config.fromfile(CONFIGS / 'converged' / 'classroom_resnet8_fmnist_converged.py')
     assert classroom.train_dataloader == student.train_dataloader
     assert [m.checkpoint for m in classroom.model.mentors] == [
