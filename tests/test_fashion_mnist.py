@@ -383,6 +383,8 @@ def test_the_converged_protocol_trains_the_student_on_the_transfer_set():
     assert specs['table/AVER/seed3']['mentor_cache'] == specs['table/ClassroomKD/seed3'][
         'mentor_cache'] == str(Path('w/mentor_cache/classroom_resnet8_fmnist_converged_seed3'))
     assert 'mentor_cache' not in specs['table/Student alone/seed3']
+    assert specs['table/KD (teacher only)/seed3']['mentor_cache'].endswith(
+        'classroom_resnet8_fmnist_converged_seed3_teacher')
     # E stored passes cycled, measured where views change from pass to pass: against
     # ClassroomKD on the crop-augmented transfer set here, each with a cache of its own
     augmented = specs[f'table/{tool.AUGMENTED}/seed3']

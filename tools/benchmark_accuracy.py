@@ -334,6 +334,8 @@ def specs_for(stage: str, rows: Dict[str, dict], seeds, work_dir: Path, test: bo
             if cached and 'classroom' in classroom and 'lazy_mentors' not in spec.get('model', {}):
                 layout = ''.join(f'_{k}{v}' for k, v in sorted(spec.get('cache', {}).items()))
                 layout += '_augmented' if spec.get('augment') else ''
+                # KD builds the teacher alone: a cache of that one mentor
+                layout += '_teacher' if spec.get('loss', {}).get('strategy') == 'kd' else ''
                 specs[-1]['mentor_cache'] = str(work_dir / 'mentor_cache' /
                                                 f'{classroom}_seed{seed}{layout}')
     return specs
