@@ -217,10 +217,11 @@ def test_the_benchmark_chooses_t0_on_val_and_pairs_the_seeds(tmp_path):
     ledger.write_text('\n'.join(map(json.dumps, records)))
     bench = tool.Bench(tmp_path, 1, 'cpu', ledger)
 
-    chosen = dict(kd=4.0, aver=12.0, dgkd=4.0, camkd=12.0, classroom=12.0, dtkd=4.0)
-    assert tool.chosen_temperatures(bench, [0, 1]) == chosen
+    chosen = {family: (None, t0) for family, t0 in  # the CPU protocol keeps the config's lr
+              dict(kd=4.0, aver=12.0, dgkd=4.0, camkd=12.0, classroom=12.0, dtkd=4.0).items()}
+    assert tool.chosen_settings(bench, [0, 1]) == chosen
     # a method whose grid has not run on every choice seed has no T0, and no rows yet
-    partial = tool.chosen_temperatures(bench, [0, 1, 2])
+    partial = tool.chosen_settings(bench, [0, 1, 2])
     assert partial == {} and set(tool.table_rows(partial, 'cpu')) == {'Student alone'}
     rows = tool.table_rows(chosen, 'cpu')
     assert rows['AVER'] == dict(config='configs/cls/fashion_mnist/classroom_resnet8_fmnist.py',
@@ -231,7 +232,7 @@ def test_the_benchmark_chooses_t0_on_val_and_pairs_the_seeds(tmp_path):
     assert rows['ClassroomKD, DTKD temperatures, own T0']['loss'] == dict(temperature='dtkd',
                                                                           base_temperature=4.0)
     # when the grid chooses ClassroomKD's T0 that row would repeat the runs of the one above
-    same = tool.table_rows(dict(chosen, dtkd=12.0), 'cpu')
+    same = tool.table_rows(dict(chosen, dtkd=(None, 12.0)), 'cpu')
     assert set(rows) - set(same) == {'ClassroomKD, DTKD temperatures, own T0',
                                      '+ weak mentor: ClassroomKD, DTKD temperatures, own T0'}
     text = tool.report(bench, [0, 1, 2], [0, 1], 'cpu')
@@ -346,7 +347,7 @@ def test_the_full_protocol_changes_only_the_schedule_and_where_models_come_from(
 
 def test_the_benchmark_runs_the_full_protocol_from_its_configs():
     tool = load_tool('benchmark_accuracy')
-    rows = tool.table_rows(dict.fromkeys(tool.FAMILIES, 4.0), 'full')
+    rows = tool.table_rows(dict.fromkeys(tool.FAMILIES, (None, 4.0)), 'full')
     assert rows['Student alone'] == dict(
         config='configs/cls/fashion_mnist/full/resnet8_fmnist_full.py')
     assert rows['+ weak mentor: AVER']['config'] == (
@@ -378,7 +379,7 @@ def test_the_converged_protocol_trains_the_student_on_the_transfer_set():
     specs = tool.mentor_specs([0, 1], Path('w'), 'converged')
     assert specs[0]['export'].endswith('checkpoints/fashion_mnist/wrn_16_2.pth')
     assert 'export' not in specs[1]
-    rows = tool.table_rows(dict.fromkeys(tool.FAMILIES, 4.0), 'converged')
+    rows = tool.table_rows(dict.fromkeys(tool.FAMILIES, (0.4, 4.0)), 'converged')
     specs = {s['key']: s for s in tool.specs_for('table', rows, [3], Path('w'), True, cached=True)}
     assert specs['table/AVER/seed3']['mentor_cache'] == specs['table/ClassroomKD/seed3'][
         'mentor_cache'] == str(Path('w/mentor_cache/classroom_resnet8_fmnist_converged_seed3'))
@@ -401,7 +402,7 @@ def test_the_converged_protocol_trains_the_student_on_the_transfer_set():
     assert plain.train_dataloader.dataset.dataset.pipeline == [dict(type='PackInputs')]
     assert (plain.randomness.seed, plain.model.distill_loss.base_temperature) == (3, 4.0)
     # in the full protocol (augmented already) against ClassroomKD itself
-    rows = tool.table_rows(dict.fromkeys(tool.FAMILIES, 4.0), 'full')
+    rows = tool.table_rows(dict.fromkeys(tool.FAMILIES, (None, 4.0)), 'full')
     assert tool.AUGMENTED not in rows
     specs = {s['key']: s for s in tool.specs_for('table', rows, [3], Path('w'), True, cached=True)}
     cycled = specs['table/ClassroomKD, mentor_cache passes=1/seed3']

@@ -52,6 +52,9 @@ CLASSROOMS = dict(main='classroom_resnet8', weak='classroom_resnet8_weak')
 LEARNING_RATES = (0.05, 0.1, 0.2)
 # converged: 0.05 was the worst at B = 1280 and 0.2, the largest, the best: the grid moves up
 CONVERGED_RATES = (0.4, 0.8, 1.6)
+# converged: every method's lr is chosen too, with its T0 (on the student alone's lr 0.8 the
+# KD terms' larger early gradients stalled a seed of KD): 3 lrs x 2 T0 for every method
+METHOD_RATES = (0.2, 0.4, 0.8)
 TEMPERATURES = (4.0, 12.0)
 # Every method gets its own T0 on the same grid; ClassroomKD's ablations take ClassroomKD's.
 # DTKD's temperatures peak at 2 T0: T0 means something else there, so it is chosen apart
@@ -108,16 +111,20 @@ def config(name: str, protocol: str) -> str:
             f'{FMNIST}/{protocol}/{name}_fmnist_{protocol}.py')
 
 
-def table_rows(temperatures: Dict[str, float], protocol: str) -> Dict[str, dict]:
-    """Every row of the table whose family's T0 is chosen, a run spec without its seed, in the
-    order they run."""
+def table_rows(chosen: Dict[str, Tuple[Optional[float], float]],
+               protocol: str) -> Dict[str, dict]:
+    """Every row of the table whose family's (lr, T0) is chosen (lr None: the config's), a run
+    spec without its seed, in the order they run."""
     rows = {'Student alone': dict(config=config(STUDENT, protocol))}
     for classroom, prefix in (('main', ''), ('weak', WEAK)):
         for name, (loss, family) in METHODS.items():
-            if (prefix and loss.get('strategy') == 'kd') or family not in temperatures:
+            if (prefix and loss.get('strategy') == 'kd') or family not in chosen:
                 continue
+            lr, t0 = chosen[family]
             rows[prefix + name] = dict(config=config(CLASSROOMS[classroom], protocol),
-                                       loss=dict(loss, base_temperature=temperatures[family]))
+                                       loss=dict(loss, base_temperature=t0))
+            if lr:
+                rows[prefix + name]['lr'] = lr
     if WEAK + 'ClassroomKD' in rows:
         rows[LAZY] = dict(rows[WEAK + 'ClassroomKD'], model=dict(lazy_mentors=4))
     if protocol != 'cpu' and 'ClassroomKD' in rows:  # what cycling E stored passes costs
@@ -138,7 +145,8 @@ def _run_order(row: str) -> tuple:
 
 
 def choice_rows(protocol: str) -> Dict[str, dict]:
-    """The validation grid: the lr of the student and of a mentor, and T0 for each KD family."""
+    """The validation grid: the lr of the student and of a mentor, and T0 (converged: lr and T0)
+    for each KD family."""
     rates = CONVERGED_RATES if protocol == 'converged' else LEARNING_RATES
     rows = {f'student alone, lr {lr}': dict(config=config(STUDENT, protocol), lr=lr)
             for lr in rates}
@@ -148,10 +156,22 @@ def choice_rows(protocol: str) -> Dict[str, dict]:
         for lr in LEARNING_RATES[1:]:
             rows[f'mentor resnet20, lr {lr}'] = dict(config=config('resnet20', protocol), lr=lr)
     for family, loss in FAMILIES.items():
-        for t0 in TEMPERATURES:
-            rows[f'{family}, T0 {t0:g}'] = dict(config=config(CLASSROOMS['main'], protocol),
-                                                loss=dict(loss, base_temperature=t0))
+        for lr in method_rates(protocol):
+            for t0 in TEMPERATURES:
+                rows[grid_row(family, lr, t0)] = dict(config=config(CLASSROOMS['main'], protocol),
+                                                      loss=dict(loss, base_temperature=t0))
+                if lr:
+                    rows[grid_row(family, lr, t0)]['lr'] = lr
     return rows
+
+
+def method_rates(protocol: str) -> tuple:
+    """The lrs a method's grid tries; (None, ): the config's alone."""
+    return METHOD_RATES if protocol == 'converged' else (None, )
+
+
+def grid_row(family: str, lr: Optional[float], t0: float) -> str:
+    return f'{family}, T0 {t0:g}' if lr is None else f'{family}, lr {lr:g}, T0 {t0:g}'
 
 
 def mentor_runs(protocol: str) -> Dict[str, dict]:
@@ -358,16 +378,18 @@ def mentor_specs(seeds, work_dir: Path, protocol: str) -> List[dict]:
     return specs
 
 
-def chosen_temperatures(bench: 'Bench', seeds) -> Dict[str, float]:
-    """The T0 with the best mean val top-1 in the grid, for each family whose grid has run."""
+def chosen_settings(bench: 'Bench', seeds) -> Dict[str, Tuple[Optional[float], float]]:
+    """The (lr, T0) with the best mean val top-1 in the grid, for each family whose grid has
+    run on every seed."""
     chosen = {}
+    grid = [(lr, t0) for lr in method_rates(bench.protocol) for t0 in TEMPERATURES]
     for family in FAMILIES:
         means = {}
-        for t0 in TEMPERATURES:
-            values = bench.values('choices', f'{family}, T0 {t0:g}', 'val', seeds)
+        for lr, t0 in grid:
+            values = bench.values('choices', grid_row(family, lr, t0), 'val', seeds)
             if len(values) == len(seeds):
-                means[t0] = statistics.mean(values)
-        if len(means) == len(TEMPERATURES):
+                means[lr, t0] = statistics.mean(values)
+        if len(means) == len(grid):
             chosen[family] = max(means, key=means.get)
     return chosen
 
@@ -447,7 +469,9 @@ def _protocol_lines(bench: 'Bench', seeds, choice_seeds, protocol: str) -> List[
 
 
 def report(bench: 'Bench', seeds, choice_seeds, protocol: str) -> str:
-    temperatures = chosen_temperatures(bench, choice_seeds)
+    chosen = chosen_settings(bench, choice_seeds)
+    described = ', '.join(f"{family} {grid_row('', lr, t0)[2:]}" for family, (lr, t0) in
+                          chosen.items()) or 'none yet'
     setting = ''
     if protocol == 'converged':
         from mmengine.config import Config
@@ -455,13 +479,13 @@ def report(bench: 'Bench', seeds, choice_seeds, protocol: str) -> str:
         setting = ('mentors trained on the 50,000 training images, the student on a transfer '
                    f'set of the first {transfer.dataset.subset:,}, not augmented; ')
     lines = [f'Fashion-MNIST, {protocol} protocol, ResNet-8 student; {setting}top-1 (%), '
-             f'mean ± std over seeds {list(seeds)}; T0 chosen on val: {temperatures}.', '']
+             f'mean ± std over seeds {list(seeds)}; chosen on val: {described}.', '']
     if protocol == 'converged':
         lines += _protocol_lines(bench, seeds, choice_seeds, protocol)
     lines += ['| model | val | test | training (s), mean |', '| --- | --- | --- | --- |']
     for name in mentor_runs(protocol):
         lines.append(_row(bench, 'mentors', name, seeds, f'mentor {name} alone'))
-    rows = table_rows(temperatures, protocol)
+    rows = table_rows(chosen, protocol)
     # shown classroom by classroom, in the order of METHODS (they run in another order)
     rows = {name: rows[name] for name in ['Student alone'] + [
         prefix + method for prefix in ('', WEAK) for method in METHODS] + [LAZY, AUGMENTED] + [
@@ -560,11 +584,11 @@ def main() -> None:
             bench.run_all(specs_for('choices', rows, args.choice_seeds, args.work_dir,
                                     test=False, cached=cached))
         else:
-            temperatures = chosen_temperatures(bench, args.choice_seeds)
-            waiting = sorted(set(FAMILIES) - set(temperatures))
+            chosen = chosen_settings(bench, args.choice_seeds)
+            waiting = sorted(set(FAMILIES) - set(chosen))
             if waiting:
-                print(f'the T0 grid of {waiting} has not run (choices stage): their rows wait')
-            rows = only(table_rows(temperatures, args.protocol), args.only)
+                print(f'the grid of {waiting} has not run (choices stage): their rows wait')
+            rows = only(table_rows(chosen, args.protocol), args.only)
             bench.run_all(specs_for('table', rows, args.seeds, args.work_dir, test=True,
                                     cached=cached))
     text = report(bench, args.seeds, args.choice_seeds, args.protocol)

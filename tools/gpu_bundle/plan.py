@@ -52,7 +52,7 @@ def main() -> None:
         specs = bench_lib.specs_for('choices', rows, args.seeds, work_dir, test=False)
     else:
         # which T0 does not change a run's key
-        rows = bench_lib.table_rows(dict(aver=4.0, classroom=4.0), PROTOCOL)
+        rows = bench_lib.table_rows(dict(aver=(None, 4.0), classroom=(None, 4.0)), PROTOCOL)
         names = ['Student alone'] if args.stage == 'alone' else list(TABLE)
         specs = bench_lib.specs_for('table', {n: rows[n] for n in names}, args.seeds,
                                     work_dir, test=True)

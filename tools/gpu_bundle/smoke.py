@@ -94,7 +94,7 @@ def main() -> None:
     short_student = short_config(bench_lib.config(bench_lib.STUDENT, PROTOCOL),
                                  configs / 'student_smoke.py', args.iters, args.subset)
 
-    rows = bench_lib.table_rows(dict(aver=T0, classroom=T0), PROTOCOL)
+    rows = bench_lib.table_rows(dict(aver=(None, T0), classroom=(None, T0)), PROTOCOL)
     rows = {name: dict(rows[name], config=short_student if name == 'Student alone'
                        else short_classroom) for name in ROWS}
     seeds = list(range(max(1, args.jobs // len(ROWS))))  # as many runs at once as the table
