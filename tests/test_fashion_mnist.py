@@ -372,6 +372,8 @@ def test_the_converged_protocol_trains_the_student_on_the_transfer_set():
     assert (student.optim_wrapper.optimizer.lr, mentor.optim_wrapper.optimizer.lr) == (0.8, 0.1)
     classroom = Config.fromfile(CONFIGS / 'converged' / 'classroom_resnet8_fmnist_converged.py')
     assert classroom.train_dataloader == student.train_dataloader
+    assert (classroom.optim_wrapper.optimizer.lr, classroom.model.distill_loss.base_temperature) == (
+        0.1, 12.0)  # ClassroomKD's choice on validation
     assert [m.checkpoint for m in classroom.model.mentors] == [
         f'checkpoints/fashion_mnist/{name}.pth' for name in ('wrn_16_2', 'resnet20', 'resnet14')]
     # seed 0 of each mentor exports the weights the classrooms load; a classroom's rows on a

@@ -4,7 +4,7 @@ _base_ = ['../classroom_resnet8_fmnist.py']
 # the transfer set: the first 1,000 images of the training split, not augmented
 train_dataloader = dict(dataset=dict(dataset=dict(
     subset=1000, pipeline=[dict(type='PackInputs')])))
-optim_wrapper = dict(optimizer=dict(lr=0.8))
+optim_wrapper = dict(optimizer=dict(lr=0.1))
 param_scheduler = dict(T_max=640)
 train_cfg = dict(max_iters=640, val_interval=640)
 default_hooks = dict(checkpoint=dict(interval=640))
