@@ -139,8 +139,8 @@ def classroom_plan(r: Tensor, w: Tensor, usable: Tensor, base_temperature: float
 
     With Knowledge Filtering, mentor m teaches iff r_m >= r_s, with weight r_m, and the task
     loss is weighted by the student's performance w_s (1 without ``task_weighting``); without
-    it every mentor teaches with weight 1 and the task weight is 1. With Mentoring, t_m = 1 + T0 * |r_m - r_s| /
-    max(r_m, r_s); without it t_m = T0.
+    it every mentor teaches with weight 1 and the task weight is 1. With Mentoring,
+    t_m = 1 + T0 * |r_m - r_s| / max(r_m, r_s); without it t_m = T0.
     """
     r_s, r_m = r[:1], r[1:]
     can_teach = usable[1:] & usable[:1]
