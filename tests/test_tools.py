@@ -163,3 +163,24 @@ def test_train_arguments():
     assert cfg.load_from == 'a.pth' and cfg.work_dir == 'w'
     with pytest.raises(SystemExit, match='auto_scale_lr'):
         train_tool.merge_args(Config.fromfile(CLASSROOM), train_args(auto_scale_lr=True))
+
+
+def test_teach_once_benchmark_trains_a_cifar100_classroom_on_synthetic_images(tmp_path):
+    """The whole-training benchmark's CIFAR-100 run: the classroom config's own pipeline and
+    deterministic views over random images, random-weight mentors saved once and shared."""
+    bench = load_tool('benchmark_teach_once')
+    args = argparse.Namespace(synthetic=96, input_size=(32, 32))
+    cfg = bench.prepare('configs/cls/classroom_resnet20_resnet110_cifar100.py', args,
+                        tmp_path / 'mentors')
+    views = cfg.train_dataloader.dataset
+    assert views.type == 'DeterministicViews' and views.dataset.type == 'SyntheticImages'
+    assert views.dataset.num_classes == 100 and cfg.val_dataloader is None
+    saved = sorted((tmp_path / 'mentors').glob('*.pth'))
+    assert [Path(m.checkpoint) for m in cfg.model.mentors] == [
+        tmp_path / 'mentors' / f'{m.name}.pth' for m in cfg.model.mentors]
+    assert len(saved) == 6
+    cfg.train_dataloader.num_workers = 0
+    cfg.train_dataloader.persistent_workers = False
+    cfg.train_dataloader.batch_size = 8
+    seconds = bench.train_seconds(cfg, 2, tmp_path / 'fill', str(tmp_path / 'cache'))
+    assert seconds > 0 and (tmp_path / 'cache').is_dir()

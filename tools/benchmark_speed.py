@@ -106,13 +106,19 @@ def fill_cache(distiller, inputs, samples, folder: Path) -> None:
     assert cache.replays, folder
 
 
-def build_distiller(cfg: Config, args, workdir: Path, options: dict):
+def random_mentor_checkpoints(cfg: Config, workdir: Path) -> None:
+    """Point the mentors whose checkpoint is not a local file (URLs too: this runs offline) at
+    random weights saved in ``workdir``."""
     for mentor in cfg.model.mentors:
-        if not Path(mentor.checkpoint).is_file():  # URLs too: this runs offline
+        if not Path(mentor.checkpoint).is_file():
             mentor_cfg, scope = load_model_config(mentor.config)
             model = build_model(mentor_cfg, scope or cfg.default_scope)
             mentor.checkpoint = str(workdir / f'{mentor.name}.pth')
             torch.save({'state_dict': model.state_dict()}, mentor.checkpoint)
+
+
+def build_distiller(cfg: Config, args, workdir: Path, options: dict):
+    random_mentor_checkpoints(cfg, workdir)
     cfg.model.update(options)
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         return MODELS.build(cfg.model).to(args.device).train()
