@@ -278,6 +278,22 @@ def test_the_ledger_keeps_the_classroom_log_as_quarter_means():
     assert tool.classroom_log(hub) == {'r_s': [0.5, 8.5], 't_wrn_16_2': [12.5, 4.5]}
 
 
+def test_the_report_averages_the_classroom_logs_over_seeds_and_mentors(tmp_path):
+    tool = load_tool('benchmark_accuracy')
+    bench = tool.Bench(tmp_path, 1, 'converged', tmp_path / 'ledger.jsonl')
+    logs = [dict(r_s=[0.2, 0.6], w_s=[0.1, 0.9], active_a=[1.0, 0.5], active_b=[1.0, 0.0],
+                 t_a=[8.0, 2.0], t_b=[6.0, 4.0], ts_a=[1.0, 1.0], ts_b=[3.0, 1.0]),
+            dict(r_s=[0.4, 0.8], w_s=[0.3, 0.7], active_a=[1.0, 1.0], active_b=[0.0, 0.5],
+                 t_a=[8.0, 2.0], t_b=[6.0, 4.0], ts_a=[1.0, 1.0], ts_b=[3.0, 1.0])]
+    for seed, log in enumerate(logs):
+        bench.results[f'table/ClassroomKD/seed{seed}'] = dict(classroom=log)
+    bench.results['table/Student alone/seed0'] = dict(val=80.0)  # no log: no line
+    lines = tool._log_lines(bench, 'table', ['Student alone', 'ClassroomKD'], [0, 1, 2])
+    assert lines[-1] == ('| ClassroomKD | 0.30 → 0.70 | 0.20 → 0.80 | 0.75 → 0.50 '
+                         '| 7.00 → 3.00 | 2.00 → 1.00 | 2 |')
+    assert tool._log_lines(bench, 'table', ['Student alone'], [0]) == []
+
+
 def test_the_ledger_skips_what_it_holds_and_appends_what_finishes(tmp_path, monkeypatch):
     tool = load_tool('benchmark_accuracy')
     ledger = tmp_path / 'docs' / 'ledger.jsonl'

@@ -526,6 +526,7 @@ def report(bench: 'Bench', seeds, choice_seeds, protocol: str) -> str:
                 lines.append(f'| {reference} − {other} | {mean_std(diffs, len(diffs))} '
                              f'| [{low:+.2f}, {high:+.2f}] | {significant} | {ratio} '
                              f'| {len(diffs)} |')
+    lines += _log_lines(bench, 'table', rows, seeds)
     lines += ['', f'Validation grid behind the choices (val top-1, seeds {list(choice_seeds)}):',
               '', '| run | val |', '| --- | --- |']
     for row in choice_rows(protocol):
@@ -533,6 +534,37 @@ def report(bench: 'Bench', seeds, choice_seeds, protocol: str) -> str:
         if values:
             lines.append(f'| {row} | {mean_std(values, len(choice_seeds))} |')
     return '\n'.join(lines)
+
+
+# a name, or a prefix (ending in _) of one name per mentor
+LOGGED = {'r_s': 'r_s', 'w_s': 'w_s', 'mentor terms on': 'active_', 'mentor T': 't_',
+          'student T': 'ts_'}
+
+
+def _log_lines(bench: 'Bench', stage: str, rows, seeds) -> List[str]:
+    """The classroom logs of the rows that have them: each quantity's mean over the first and
+    over the last quarter of training (a mentor quantity: over the mentors too), averaged over
+    the seeds; 'mentor terms on' is the share of (mentor, batch) terms Knowledge Filtering
+    kept."""
+    lines = []
+    for row in rows:
+        logs = [bench.results[k]['classroom'] for k in (f'{stage}/{row}/seed{s}' for s in seeds)
+                if 'classroom' in bench.results.get(k, {})]
+        if not logs:
+            continue
+        cells = []
+        for name in LOGGED.values():
+            pairs = [value for log in logs for key, value in log.items()
+                     if key == name or name.endswith('_') and key.startswith(name)]
+            cells.append(' → '.join(f'{statistics.mean(p[i] for p in pairs):.2f}'
+                                    for i in (0, 1)) if pairs else '')
+        lines.append(f"| {row} | {' | '.join(cells)} | {len(logs)} |")
+    if not lines:
+        return []
+    return ['', 'Classroom logs (first quarter of training → last quarter, means over the '
+            'seeds and the mentors; on the training batches):', '',
+            f"| row | {' | '.join(LOGGED)} | seeds |", '| --- |' + ' --- |' * (len(LOGGED) + 1),
+            *lines]
 
 
 def _row(bench: 'Bench', stage: str, row: str, seeds, label: str) -> str:
