@@ -89,8 +89,8 @@ METHODS = {
 WEAK = '+ weak mentor: '
 SHARED_ROWS = ('Student alone', 'KD (teacher only)')  # rows of both classrooms
 # ClassroomKD with lazy mentors (docs/mentor_passes.md): only in the weak classroom, the one
-# where a mentor is silent for most of the run (in the other the student ranks below every
-# mentor throughout, so nothing would be skipped)
+# where a mentor is silent for most of the run (in the other, on the CPU protocol, the student
+# ranks below every mentor throughout, so nothing would be skipped)
 LAZY = WEAK + 'ClassroomKD, lazy mentors (k = 4)'
 
 
