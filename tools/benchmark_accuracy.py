@@ -533,6 +533,7 @@ def report(bench: 'Bench', seeds, choice_seeds, protocol: str) -> str:
         values = bench.values('choices', row, 'val', choice_seeds)
         if values:
             lines.append(f'| {row} | {mean_std(values, len(choice_seeds))} |')
+    lines += _log_lines(bench, 'choices', choice_rows(protocol), choice_seeds)
     return '\n'.join(lines)
 
 
