@@ -226,6 +226,9 @@ def test_the_benchmark_chooses_t0_on_val_and_pairs_the_seeds(tmp_path):
     rows = tool.table_rows(chosen, 'cpu')
     assert rows['AVER'] == dict(config='configs/cls/fashion_mnist/classroom_resnet8_fmnist.py',
                                 loss=dict(strategy='aver', base_temperature=12.0))
+    # neither module: every mentor at T0 with weight 1, the task weight 1
+    assert rows['ClassroomKD without Knowledge Filtering and Mentoring']['loss'] == dict(
+        knowledge_filtering=False, mentoring=False, base_temperature=12.0)
     # the DTKD ablation at ClassroomKD's T0, and again at the T0 its own grid chose
     assert rows['ClassroomKD, DTKD temperatures']['loss'] == dict(temperature='dtkd',
                                                                   base_temperature=12.0)

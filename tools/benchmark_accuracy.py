@@ -74,6 +74,9 @@ METHODS = {
     'ClassroomKD': (dict(), 'classroom'),
     'ClassroomKD without Knowledge Filtering': (dict(knowledge_filtering=False), 'classroom'),
     'ClassroomKD without Mentoring': (dict(mentoring=False), 'classroom'),
+    # neither module (the paper's Table 3(b) first row): AVER but for summing, not averaging
+    'ClassroomKD without Knowledge Filtering and Mentoring': (
+        dict(knowledge_filtering=False, mentoring=False), 'classroom'),
     'ClassroomKD, Method B ranking': (dict(ranking='uniform'), 'classroom'),
     'ClassroomKD, sample granularity': (dict(granularity='sample'), 'classroom'),
     'ClassroomKD, DTKD temperatures': (dict(temperature='dtkd'), 'classroom'),
