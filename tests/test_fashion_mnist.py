@@ -234,10 +234,18 @@ def test_the_benchmark_chooses_t0_on_val_and_pairs_the_seeds(tmp_path):
                                                                   base_temperature=12.0)
     assert rows['ClassroomKD, DTKD temperatures, own T0']['loss'] == dict(temperature='dtkd',
                                                                           base_temperature=4.0)
-    # when the grid chooses ClassroomKD's T0 that row would repeat the runs of the one above
+    # the diagnosis rows: one change each from that ablation, at the lr and T0 of its family
+    assert rows['ClassroomKD, DTKD temperatures, task weight 1']['loss'] == dict(
+        temperature='dtkd', task_weighting=False, base_temperature=12.0)
+    assert rows['KD (teacher only), DTKD temperatures']['loss'] == dict(
+        strategy='kd', temperature='dtkd', base_temperature=4.0)
+    # when the grid chooses ClassroomKD's T0 the own-T0 rows would repeat the runs of the rows
+    # at ClassroomKD's
     same = tool.table_rows(dict(chosen, dtkd=(None, 12.0)), 'cpu')
-    assert set(rows) - set(same) == {'ClassroomKD, DTKD temperatures, own T0',
-                                     '+ weak mentor: ClassroomKD, DTKD temperatures, own T0'}
+    assert set(rows) - set(same) == {
+        prefix + row for prefix in ('', '+ weak mentor: ') for row in (
+            'ClassroomKD, DTKD temperatures, own T0',
+            'ClassroomKD, DTKD temperatures, task weight 1, own T0')}
     text = tool.report(bench, [0, 1, 2], [0, 1], 'cpu')
     # differences of the same seeds: 0.5, -1.0, 1.0; mean 0.17, std 1.04, t(2) = 4.303:
     # 0.17 ± 4.303 * 1.04 / sqrt(3) = [-2.42, +2.75]. Pairing: std 1.04 against the unpaired

@@ -81,6 +81,10 @@ METHODS = {
     'ClassroomKD, sample granularity': (dict(granularity='sample'), 'classroom'),
     'ClassroomKD, DTKD temperatures': (dict(temperature='dtkd'), 'classroom'),
     'ClassroomKD, DTKD temperatures, own T0': (dict(temperature='dtkd'), 'dtkd'),
+    # one change each from the DTKD row above, at the same lr and T0: why it collapses
+    'ClassroomKD, DTKD temperatures, task weight 1': (
+        dict(temperature='dtkd', task_weighting=False), 'classroom'),
+    'KD (teacher only), DTKD temperatures': (dict(strategy='kd', temperature='dtkd'), 'kd'),
     # DTKD as the authors' code runs it (docs/strategies.md), and DTKD where its own paper
     # uses it: one teacher, the task loss unweighted
     "ClassroomKD, DTKD temperatures (authors' code), own T0": (DTKD_AUTHORS, 'dtkd_authors'),
