@@ -97,3 +97,22 @@ def test_pose_kl_terms_take_the_scale_and_mse_ignores_it():
     mse = HeatmapRep('mse')
     assert torch.equal(mse.kd(*heatmaps, t_s, t_m, targets, torch.full((2, ), 9.0)),
                        mse.kd(*heatmaps, t_s, t_m, targets))
+
+
+def test_single_teacher_kd_takes_dtkd_temperatures_by_the_numbers():
+    # DTKD's own setting: the first mentor alone, weight 1, the task loss unweighted (CE 0.4589);
+    # the teacher's temperatures [4.8, 5.0] and the student's [3.2, 3.0] (paper), exchanged in
+    # the authors' variant, whose KL mean is scaled by the mean of T_s T_m
+    paper = loss(strategy='kd')
+    assert paper['t_mentor1'].item() == pytest.approx(4.9, rel=1e-6)
+    assert paper['loss_kd'].item() == pytest.approx(0.0907638988, rel=1e-5)
+    assert paper['loss_task'].item() == pytest.approx(0.4589074217, rel=1e-5)
+    authors = loss(strategy='kd', dtkd_variant='authors_code')
+    assert authors['t_mentor1'].item() == pytest.approx(3.1, rel=1e-6)
+    assert authors['loss_kd'].item() == pytest.approx(0.7939531888, rel=1e-5)
+
+
+@pytest.mark.parametrize('strategy', ['nokd', 'aver', 'dgkd', 'camkd'])
+def test_dtkd_temperatures_are_refused_for_the_other_baselines(strategy):
+    with pytest.raises(ValueError, match=f"strategy='{strategy}' keeps T0"):
+        ClassroomKDLoss(strategy=strategy, temperature='dtkd')

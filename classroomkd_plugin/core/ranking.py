@@ -285,4 +285,7 @@ def make_plan(w: Tensor, usable: Tensor, strategy: str = 'classroom', ranking: s
     if strategy == 'dgkd':
         return dgkd_plan(r, usable, base_temperature, drop_rate)
     simple = dict(nokd=nokd_plan, kd=kd_plan, aver=aver_plan)
-    return simple[strategy](r, usable, base_temperature)
+    plan = simple[strategy](r, usable, base_temperature)
+    if temperature == 'dtkd':  # 'kd' (the loss refuses the others): DTKD's own setting
+        plan = dtkd_temperatures(plan, sharpness, base_temperature, dtkd_variant)
+    return plan

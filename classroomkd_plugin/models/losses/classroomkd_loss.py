@@ -59,7 +59,8 @@ class ClassroomKDLoss(nn.Module):
             p_c)). Batch granularity only: with 'sample' each sample's score is its
             performance, and 'arithmetic' is refused.
         temperature (str): 'mentoring' or 'dtkd' (DTKD's dynamic temperatures instead of
-            Mentoring, with Knowledge Filtering kept).
+            Mentoring, with Knowledge Filtering kept; with strategy 'kd', instead of T0, as
+            DTKD's own paper trains). Refused for the other baselines.
         dtkd_variant (str, optional): with ``temperature='dtkd'``, 'paper' (DTKD's
             equations: each model's temperature follows its own max logit, each sample's KL
             scaled by its own T_s * T_m) or 'authors_code' (as ClassroomKD's released code
@@ -111,6 +112,10 @@ class ClassroomKDLoss(nn.Module):
             raise ValueError("ClassroomKDLoss: performance='arithmetic' averages the scores of "
                              "a batch; with granularity='sample' every sample ranks on its own "
                              "score: leave performance='geometric'")
+        if temperature == 'dtkd' and strategy not in ('classroom', 'kd'):
+            raise ValueError(f"ClassroomKDLoss: temperature='dtkd' sets the temperatures of "
+                             f"ClassroomKD ('classroom') or of KD from the teacher ('kd', "
+                             f"DTKD's own setting); strategy={strategy!r} keeps T0")
         if not task_weighting and strategy != 'classroom':
             raise ValueError(f'ClassroomKDLoss: task_weighting=False applies to ClassroomKD\'s '
                              f"task weight w_s; strategy={strategy!r} weights the task loss 1 "
